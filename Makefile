@@ -1,0 +1,53 @@
+# Two commands: `make run` (everything on embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit schema docs bench clean install
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned to the CPU build, so nothing can pull the multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[local,dev]'
+	touch $(STAMP)
+
+# graphql-http's GraphQL-over-HTTP audits, run by tests/app/protect/test_processes.py.
+AUDIT := tests/compliance/node_modules/.package-lock.json
+
+$(AUDIT): tests/compliance/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/compliance --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the GraphQL-over-HTTP audit test will be skipped"; fi
+
+install: $(STAMP) $(AUDIT)
+
+# make run API_WORKERS=2 WORKERS=3: several API processes (one port, Prometheus multi-process
+# metrics) and several worker processes (metrics on 9100, 9101, ...).
+API_WORKERS ?= 1
+WORKERS ?= 1
+run: $(STAMP)
+	$(BIN)/parley dev --api-workers $(API_WORKERS) --workers $(WORKERS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tenancy billing tests migrations ops
+	$(BIN)/ruff format --check app tenancy billing tests migrations ops
+
+typecheck: $(STAMP)
+	$(BIN)/mypy app tenancy billing
+
+unit: $(STAMP) $(AUDIT)
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+schema: $(STAMP)
+	$(BIN)/python -m app.graphql.export > graphql/schema.graphql
+
+docs: schema
+	$(BIN)/python -m app.configdoc --write README.md
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

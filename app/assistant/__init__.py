@@ -1,0 +1,2 @@
+"""Answering: conversations, retrieval, prompt, generated or extractive answers with citations,
+the answer cache, streaming and feedback."""

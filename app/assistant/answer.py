@@ -1,0 +1,298 @@
+"""Producing one answer (run by the `answer_question` job on the interactive queue).
+
+The steps: load the question and recent history; embed the question with the workspace's
+active model; an FAQ entry close enough answers directly; otherwise retrieve passages
+(hybrid search) and keep the relevant ones; with none, say so; with some, generate the answer
+through the chat model (streamed) when one is configured, or compose an extractive one. The
+text streams to subscribers through Redis as it is produced; the final message, its
+citations and token usage are stored in one transaction; the cache learns first answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.assistant import cache, extractive, llm, repository
+from app.assistant.service import answer_flavour, generates
+from app.assistant.stream import Publisher
+from app.db.tenant import tenant_transaction
+from app.knowledge import repository as knowledge_repo
+from app.knowledge.chunking import count_tokens
+from app.knowledge.embedding.catalogue import EmbeddingModel
+from app.knowledge.embedding.providers import provider_for
+from app.knowledge.search import Passage, best_faq, hybrid_search
+from app.knowledge.service import active_model, knowledge_base_for
+from app.state import AppState
+from billing.entitlements import service as entitlements
+from tenancy.ratelimit.limits import workspace_limits
+
+# System prompt, fences and per-message framing, on top of the texts counted one by one.
+PROMPT_OVERHEAD_TOKENS = 400
+
+log = logging.getLogger(__name__)
+
+DONT_KNOW = (
+    "I don't know: the knowledge base has nothing about that. Try asking in other words, "
+    "or ask to talk to a person."
+)
+FAILED = "Sorry, I could not answer just now. Please try again in a moment."
+SNIPPET_CHARS = 300
+
+
+@dataclass
+class Draft:
+    """An answer before it is stored."""
+
+    content: str
+    mode: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reservation_id: uuid.UUID | None = None
+
+
+def citation(number: int, passage: Passage) -> dict[str, Any]:
+    """The stored snapshot of a cited passage."""
+    chunk = passage.chunk
+    snippet = " ".join(chunk.content.split())
+    if len(snippet) > SNIPPET_CHARS:
+        snippet = snippet[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return {
+        "index": number,
+        "chunkId": str(chunk.id),
+        "documentId": str(chunk.document_id),
+        "isFaq": chunk.is_faq,
+        "title": chunk.document_title,
+        "url": chunk.document_url,
+        "headingPath": list(chunk.heading_path),
+        "snippet": snippet,
+        "similarity": round(chunk.similarity, 4),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """What the job needs to know about the question."""
+
+    workspace_id: uuid.UUID
+    message_id: uuid.UUID
+    text: str
+    history: list[tuple[str, str]]
+    first_turn: bool
+    model: EmbeddingModel
+    version: int
+    chunk_count: int
+
+
+async def load(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID) -> Question | None:
+    """Mark the answer as streaming and gather what answering needs; None when there is
+    nothing to do (the answer is gone or already finished)."""
+    settings = state.settings
+    async with tenant_transaction(state.sessions, workspace_id) as session:
+        answer = await repository.get_message(session, workspace_id, message_id, lock=True)
+        if answer is None or answer.status in ("complete", "failed") or answer.reply_to is None:
+            return None
+        asked = await repository.get_message(session, workspace_id, answer.reply_to)
+        if asked is None:
+            return None
+        earlier = await repository.history(
+            session,
+            workspace_id,
+            answer.conversation_id,
+            asked.id,
+            settings.assistant.history_messages,
+        )
+        first_turn = (
+            await repository.count_earlier(session, workspace_id, answer.conversation_id, asked.id)
+            == 0
+        )
+        kb = await knowledge_base_for(session, workspace_id, settings)
+        await repository.update_message(session, workspace_id, message_id, status="streaming")
+        return Question(
+            workspace_id=workspace_id,
+            message_id=message_id,
+            text=asked.content,
+            history=[(m.role, m.content) for m in earlier],
+            first_turn=first_turn,
+            model=active_model(kb, settings),
+            version=kb.version,
+            chunk_count=kb.chunk_count,
+        )
+
+
+async def _retrieve(
+    state: AppState, question: Question, vector: list[float]
+) -> tuple[Draft | None, list[Passage]]:
+    """An FAQ answer if one matches; otherwise the relevant passages."""
+    settings = state.settings
+    model = question.model
+    ws = question.workspace_id
+    async with tenant_transaction(state.sessions, ws) as session:
+        faq = await best_faq(
+            session,
+            ws,
+            model,
+            vector,
+            settings.assistant.faq_similarity or model.faq_similarity,
+        )
+        if faq is not None:
+            details = await knowledge_repo.chunk_details(session, ws, model.dims, [faq[0]], vector)
+            detail = details.get(faq[0])
+            if detail is not None:
+                entries = await knowledge_repo.faq_answers(session, ws, [detail.document_id])
+                if detail.document_id in entries:
+                    passage = Passage(detail, 1.0, 1, None, False, True)
+                    return Draft(entries[detail.document_id][1], "faq", [citation(1, passage)]), []
+        passages = await hybrid_search(
+            session,
+            ws,
+            model,
+            vector,
+            question.text,
+            settings.assistant.passages,
+            settings.knowledge,
+            min_similarity=settings.assistant.min_similarity or model.min_similarity,
+            size_hint=question.chunk_count,
+        )
+    return None, [p for p in passages if p.relevant]
+
+
+async def _generate(
+    state: AppState, question: Question, passages: list[Passage], publisher: Publisher
+) -> Draft:
+    """A generated answer, its AI tokens reserved against the plan before the model is called
+    (so parallel answers cannot overshoot the quota) and settled by `store` afterwards; the
+    call also holds one of the workspace's concurrent model-call slots."""
+    settings = state.settings
+    ws = question.workspace_id
+    prompt = "\n".join(
+        [
+            question.text,
+            *(p.chunk.content for p in passages),
+            *(text for _, text in question.history),
+        ]
+    )
+    estimate = count_tokens(prompt) + PROMPT_OVERHEAD_TOKENS + settings.assistant.max_output_tokens
+    async with tenant_transaction(state.sessions, ws) as session:
+        held = await entitlements.reserve(session, ws, estimate)
+        limits = await state.limiter.cached_limits(
+            ws, lambda: workspace_limits(session, ws, settings.ratelimit)
+        )
+    try:
+        # No database connection is held while the model writes.
+        async with state.limiter.model_call(ws, limits.concurrent_model_calls):
+            generated = await llm.generate(
+                settings, question.text, question.history, passages, publisher
+            )
+    except BaseException:
+        async with tenant_transaction(state.sessions, ws) as session:
+            await entitlements.release(session, ws, held.id)
+        raise
+    cited = generated.cited or list(range(1, len(passages) + 1))
+    return Draft(
+        generated.content,
+        "generated",
+        [citation(n, passages[n - 1]) for n in cited],
+        generated.input_tokens,
+        generated.output_tokens,
+        reservation_id=held.id,
+    )
+
+
+async def _compose(
+    state: AppState, question: Question, passages: list[Passage], publisher: Publisher
+) -> Draft:
+    if not passages:
+        return Draft(DONT_KNOW, "no_answer")
+    if generates(state.settings):
+        return await _generate(state, question, passages, publisher)
+    content, used = extractive.compose(question.text, [p.chunk.content for p in passages])
+    if not content:
+        return Draft(DONT_KNOW, "no_answer")
+    return Draft(content, "extractive", [citation(n, passages[n - 1]) for n in used])
+
+
+async def answer(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID) -> str:
+    """Produce and store one answer; returns its mode (or why nothing was done)."""
+    settings = state.settings
+    prefix = settings.redis.key_prefix
+    publisher = Publisher(state.redis, prefix, message_id, settings.assistant.stream_ttl_s)
+    question = await load(state, workspace_id, message_id)
+    if question is None:
+        await publisher.done()
+        return "nothing-to-do"
+    await publisher.reset()  # a retried job starts the text over
+    provider = provider_for(question.model, settings)
+    vector = (await provider.embed([question.text], interactive=True))[0]
+    draft, passages = await _retrieve(state, question, vector)
+    if draft is None:
+        draft = await _compose(state, question, passages, publisher)
+    if draft.mode != "generated":  # generated text was streamed as it came
+        await publisher.delta(draft.content)
+    await store(state, question, draft)
+    if question.first_turn:
+        key = cache.cache_key(
+            prefix, workspace_id, question.version, answer_flavour(settings), question.text
+        )
+        await cache.put(
+            state.redis,
+            key,
+            cache.CachedAnswer(draft.content, draft.mode, draft.citations),
+            settings.assistant.cache_ttl_s,
+        )
+    await publisher.done()
+    return draft.mode
+
+
+async def store(state: AppState, question: Question, draft: Draft) -> None:
+    """Save the finished answer and meter its tokens, in one transaction."""
+    ws = question.workspace_id
+    async with tenant_transaction(state.sessions, ws) as session:
+        await repository.update_message(
+            session,
+            ws,
+            question.message_id,
+            content=draft.content,
+            mode=draft.mode,
+            citations=draft.citations,
+            status="complete",
+            input_tokens=draft.input_tokens,
+            output_tokens=draft.output_tokens,
+            completed_at=dt.datetime.now(dt.UTC),
+            error=None,
+        )
+        if draft.reservation_id is not None:
+            # Settles the reservation with the real counts and meters input, output and
+            # total AI tokens (idempotent, so a retried job counts once).
+            await entitlements.commit(
+                session,
+                ws,
+                draft.reservation_id,
+                input_tokens=draft.input_tokens,
+                output_tokens=draft.output_tokens,
+            )
+
+
+async def fail(
+    state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID, reason: str
+) -> None:
+    """Give up on an answer: the visitor sees an apology, the team sees the reason."""
+    async with tenant_transaction(state.sessions, workspace_id) as session:
+        await repository.update_message(
+            session,
+            workspace_id,
+            message_id,
+            content=FAILED,
+            status="failed",
+            error=reason,
+            completed_at=dt.datetime.now(dt.UTC),
+        )
+    settings = state.settings
+    publisher = Publisher(
+        state.redis, settings.redis.key_prefix, message_id, settings.assistant.stream_ttl_s
+    )
+    await publisher.done()

@@ -1,0 +1,148 @@
+"""Answer tokens from the worker to subscribers: Redis pub/sub plus a text snapshot.
+
+The worker appends each delta to a per-answer string key and publishes it with its offset;
+both happen in one MULTI, so the snapshot and the channel never disagree. A subscriber
+subscribes first, then reads the snapshot, and from then on skips any published delta that
+the snapshot already covered: it neither misses the tokens produced before it arrived nor
+shows one twice. A `reset` event (a retried job starts over) clears what was shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+
+def channel(prefix: str, message_id: uuid.UUID) -> str:
+    """The pub/sub channel of an answer."""
+    return f"{prefix}answer:{message_id}:events"
+
+
+def text_key(prefix: str, message_id: uuid.UUID) -> str:
+    """The key holding the text streamed so far."""
+    return f"{prefix}answer:{message_id}:text"
+
+
+def done_key(prefix: str, message_id: uuid.UUID) -> str:
+    """The key set once the answer is stored (checked before waiting on the channel)."""
+    return f"{prefix}answer:{message_id}:done"
+
+
+class Publisher:
+    """Publishes one answer's deltas in order."""
+
+    def __init__(self, redis: Redis, prefix: str, message_id: uuid.UUID, ttl_s: int) -> None:
+        self.redis = redis
+        self.channel = channel(prefix, message_id)
+        self.key = text_key(prefix, message_id)
+        self.done_key = done_key(prefix, message_id)
+        self.ttl_s = ttl_s
+        self.offset = 0
+
+    async def reset(self) -> None:
+        """Start over (a retried job): subscribers drop what they showed."""
+        self.offset = 0
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.key)
+            pipe.publish(self.channel, orjson.dumps({"type": "reset"}))
+            await pipe.execute()
+
+    async def delta(self, text: str) -> None:
+        """Append `text` to the answer."""
+        if not text:
+            return
+        event = orjson.dumps({"type": "delta", "offset": self.offset, "text": text})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.append(self.key, text.encode())
+            pipe.expire(self.key, self.ttl_s)
+            pipe.publish(self.channel, event)
+            await pipe.execute()
+        self.offset += len(text)
+
+    async def done(self) -> None:
+        """The answer is stored; subscribers fetch the final message."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.done_key, b"1", ex=self.ttl_s)
+            pipe.publish(self.channel, orjson.dumps({"type": "done"}))
+            await pipe.execute()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """What a subscriber receives: new text, a restart, or the end."""
+
+    kind: Literal["delta", "reset", "done"]
+    text: str = ""
+    offset: int = 0
+
+
+async def follow(
+    redis: Redis,
+    prefix: str,
+    message_id: uuid.UUID,
+    *,
+    is_finished: Callable[[], Awaitable[bool]],
+    recheck_s: float = 2.0,
+    max_wait_s: float = 600.0,
+) -> AsyncIterator[StreamEvent]:
+    """Events of one answer until it is finished. Right after subscribing, the snapshot and
+    the done marker (one round trip) say what happened before; `is_finished` (the database)
+    is consulted whenever the channel has been quiet for `recheck_s`, so a lost event or a
+    worker that died cannot hang a subscriber."""
+    pubsub = redis.pubsub()
+    await pubsub.subscribe(channel(prefix, message_id))
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.get(text_key(prefix, message_id))
+            pipe.exists(done_key(prefix, message_id))
+            snapshot, finished = await pipe.execute()
+        shown = (snapshot or b"").decode(errors="replace")
+        if shown:
+            yield StreamEvent("delta", shown, 0)
+        if finished:
+            yield StreamEvent("done")
+            return
+        deadline = time.monotonic() + max_wait_s
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+            if message is None:
+                if time.monotonic() - quiet_since >= recheck_s:
+                    quiet_since = time.monotonic()
+                    if await is_finished():
+                        yield StreamEvent("done")
+                        return
+                continue
+            quiet_since = time.monotonic()
+            event = orjson.loads(message["data"])
+            if event["type"] == "done":
+                yield StreamEvent("done")
+                return
+            if event["type"] == "reset":
+                shown = ""
+                yield StreamEvent("reset")
+                continue
+            offset, text = int(event["offset"]), str(event["text"])
+            end = offset + len(text)
+            if end <= len(shown):
+                continue  # already in the snapshot
+            new = text[len(shown) - offset :] if offset <= len(shown) else text
+            shown += new
+            yield StreamEvent("delta", new, end - len(new))
+        yield StreamEvent("done")
+    finally:
+        try:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+        except (ConnectionError, OSError, asyncio.CancelledError):  # pragma: no cover
+            log.debug("pubsub close failed", exc_info=True)

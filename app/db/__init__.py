@@ -1,0 +1,1 @@
+"""Database infrastructure: engine, declarative base, tenant-scoped transactions."""

@@ -1,0 +1,1 @@
+"""GraphQL for the assistant: asking, conversations, feedback and streamed answers."""

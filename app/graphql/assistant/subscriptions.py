@@ -1,0 +1,81 @@
+"""Subscription fields of the assistant (served over the WebSocket endpoint, app/graphql/ws.py).
+
+An answer's text arrives as the worker produces it: the worker publishes to Redis and this
+field relays, reading the database only in short transactions of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+
+from app.assistant import service as assistant
+from app.assistant import stream
+from app.assistant.models import Message as MessageModel
+from app.errors import NotFound, ValidationFailed
+from app.graphql.assistant.types import AnswerEvent, AnswerEventKind, Message
+from app.graphql.node import decode_id
+from app.graphql.socket import SocketContext, SocketInfo
+
+
+async def _load(ctx: SocketContext, message_id: uuid.UUID) -> MessageModel | None:
+    async with ctx.transaction() as session:
+        return await assistant.get_message(session, ctx.require_principal(), message_id)
+
+
+@strawberry.type
+class AssistantSubscription:
+    """Root subscription fields of the assistant."""
+
+    @strawberry.subscription(
+        description="Follow an answer as it is written: DELTA events carry new text, DONE the "
+        "finished message. An answer already finished yields DONE at once."
+    )
+    async def answer(
+        self,
+        info: SocketInfo,
+        message_id: Annotated[strawberry.ID, strawberry.argument(description="The answer.")],
+    ) -> AsyncGenerator[AnswerEvent, None]:
+        """Stream one answer."""
+        ctx = info.context
+        if not isinstance(ctx, SocketContext):
+            raise ValidationFailed("Subscriptions are served over the WebSocket endpoint.")
+        principal = ctx.require_principal()
+        value = decode_id(message_id, "Message", field="messageId")
+        assistant.caller_workspace(principal)
+        first = await _load(ctx, value)
+        if first is None or first.role != "assistant":
+            raise NotFound("No such answer.")
+        if first.status in ("complete", "failed"):
+            yield AnswerEvent(
+                kind=AnswerEventKind.DONE, text="", offset=0, message=Message.from_model(first)
+            )
+            return
+
+        async def finished() -> bool:
+            current = await _load(ctx, value)
+            return current is None or current.status in ("complete", "failed")
+
+        settings = ctx.state.settings
+        async for event in stream.follow(
+            ctx.state.redis,
+            settings.redis.key_prefix,
+            value,
+            is_finished=finished,
+            max_wait_s=float(settings.assistant.stream_ttl_s),
+        ):
+            if event.kind == "done":
+                final = await _load(ctx, value)
+                yield AnswerEvent(
+                    kind=AnswerEventKind.DONE,
+                    text="",
+                    offset=0,
+                    message=Message.from_model(final) if final else None,
+                )
+                return
+            yield AnswerEvent(
+                kind=AnswerEventKind(event.kind), text=event.text, offset=event.offset, message=None
+            )

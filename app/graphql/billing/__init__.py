@@ -1,0 +1,1 @@
+"""GraphQL for billing: usage (and, as billing grows, plans and subscriptions)."""

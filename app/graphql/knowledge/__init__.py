@@ -1,0 +1,1 @@
+"""GraphQL for the knowledge base: documents, FAQ entries, settings and search."""

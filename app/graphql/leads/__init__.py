@@ -1,0 +1,1 @@
+"""GraphQL for leads: capture (widget) and management (dashboard)."""

@@ -1,0 +1,23 @@
+"""Every domain's DataLoaders, created per request."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from strawberry.dataloader import DataLoader
+
+from app.graphql.tenancy import loaders as tenancy_loaders
+from tenancy.accounts.models import User
+
+if TYPE_CHECKING:
+    from app.graphql.context import Context
+
+
+class Loaders:
+    """Loaders for one request; they cache only for its lifetime."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.users: DataLoader[uuid.UUID, User | None] = DataLoader(
+            tenancy_loaders.users_by_id(ctx)
+        )

@@ -1,0 +1,1 @@
+"""GraphQL for tenancy: accounts, workspaces, members, invitations, API keys, audit log."""

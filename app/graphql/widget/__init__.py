@@ -1,0 +1,1 @@
+"""GraphQL for the widget: configuration (dashboard) and visitor sessions (widget)."""

@@ -1,0 +1,162 @@
+"""The WebSocket endpoint at /graphql: subscriptions over graphql-transport-ws.
+
+Strawberry's protocol handler does the protocol; this module supplies what it needs around
+it: authentication at `connection_init` (the payload carries the same credentials as HTTP:
+`{"authorization": "Bearer …", "workspaceId": "…"}`, checked by `tenancy.auth.authenticate`
+inside a short transaction), a per-connection context with no open transaction, and the rule
+that only subscriptions run here (queries and mutations go over HTTP, where the
+one-transaction-per-request commit rule lives). Per-socket limits (connections per key,
+operations per socket, idle time) belong in this module too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any, cast
+
+import orjson
+from litestar import WebSocket, websocket
+from litestar.handlers import WebsocketRouteHandler
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.async_base_view import AsyncBaseHTTPView
+from strawberry.litestar.controller import LitestarWebSocketAdapter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET, UnsetType
+from strawberry.utils.aio import aclosing
+
+from app.errors import ParleyError, ValidationFailed
+from app.graphql.node import from_global_id
+from app.graphql.socket import SocketContext
+from app.http.client import client_ip
+from app.state import AppState
+from tenancy.auth import Credentials, authenticate
+from tenancy.principal import PrincipalKind
+
+log = logging.getLogger("parley.graphql.ws")
+
+CONNECTION_INIT_TIMEOUT = dt.timedelta(seconds=10)
+MAX_OPERATIONS_PER_SOCKET = 20
+
+
+def _credentials(params: dict[str, Any], origin: str | None, ip: str | None) -> Credentials:
+    header = params.get("authorization") or params.get("Authorization") or ""
+    if not isinstance(header, str):
+        raise ValidationFailed("authorization must be a string.", field="authorization")
+    scheme, _, token = header.partition(" ")
+    if header and (scheme.lower() != "bearer" or not token.strip()):
+        raise ValidationFailed("authorization must be 'Bearer <token>'.", field="authorization")
+    raw_workspace = params.get("workspaceId")
+    workspace_id: uuid.UUID | None = None
+    if raw_workspace:
+        if not isinstance(raw_workspace, str):
+            raise ValidationFailed("workspaceId must be a string.", field="workspaceId")
+        try:
+            workspace_id = uuid.UUID(raw_workspace)
+        except ValueError:
+            workspace_id = from_global_id(raw_workspace, expected="Workspace", field="workspaceId")[
+                1
+            ]
+    return Credentials(
+        bearer=token.strip() or None, workspace_id=workspace_id, origin=origin, ip=ip
+    )
+
+
+class SocketView:
+    """The part of a Strawberry view that the protocol handler calls back into."""
+
+    def __init__(self, state: AppState, origin: str | None, ip: str | None) -> None:
+        self.state = state
+        self.origin = origin
+        self.ip = ip
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Parse an incoming frame."""
+        return orjson.loads(data)
+
+    def encode_json(self, data: object) -> str:
+        """Serialise an outgoing frame."""
+        return orjson.dumps(data).decode()
+
+    async def on_ws_connect(self, context: SocketContext) -> UnsetType | dict[str, object]:
+        """Authenticate the `connection_init` payload; reject the socket when it fails."""
+        try:
+            creds = _credentials(context.connection_params, self.origin, self.ip)
+            async with self.state.sessions() as session, session.begin():
+                principal = await authenticate(session, self.state.security, creds)
+        except ParleyError as exc:
+            log.info("websocket connection refused: %s", exc.message)
+            raise ConnectionRejectionError(
+                {"message": exc.message, "code": exc.code.value}
+            ) from exc
+        if principal.kind is PrincipalKind.ANONYMOUS:
+            raise ConnectionRejectionError(
+                {"message": "Send credentials in connection_init.", "code": "UNAUTHENTICATED"}
+            )
+        context.principal = principal
+        unset: UnsetType = UNSET
+        return unset
+
+
+class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler[SocketContext, None]):
+    """graphql-transport-ws, with queries and mutations refused (they run over HTTP)."""
+
+    async def run_operation(self, operation: Operation[SocketContext, None]) -> None:
+        """Like the base handler, but allowing only subscription operations."""
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+                allowed_operation_types={OperationType.SUBSCRIPTION},
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+
+
+def websocket_route(schema: Any, path: str = "/graphql") -> WebsocketRouteHandler:
+    """The Litestar WebSocket handler serving `schema`'s subscriptions at `path`."""
+
+    @websocket(path, include_in_schema=False)
+    async def graphql_ws(socket: WebSocket[Any, Any, Any]) -> None:
+        state: AppState = socket.app.state.parley
+        offered = socket.scope.get("subprotocols") or []
+        if GRAPHQL_TRANSPORT_WS_PROTOCOL not in offered:
+            await socket.close(code=4406, reason="Subprotocol not acceptable")
+            return
+        await socket.accept(subprotocols=GRAPHQL_TRANSPORT_WS_PROTOCOL)
+        ip = client_ip(socket, state.settings.api.trusted_proxies)
+        view = SocketView(state, socket.headers.get("origin"), ip)
+        context = SocketContext(state=state, ip=ip)
+        adapter = LitestarWebSocketAdapter(
+            cast("AsyncBaseHTTPView[Any, Any, Any, Any, Any, Any, Any]", view), socket, socket
+        )
+        handler = SubscriptionsOnlyHandler(
+            view=cast("AsyncBaseHTTPView[Any, Any, Any, Any, Any, SocketContext, None]", view),
+            websocket=adapter,
+            context=context,
+            root_value=None,
+            schema=schema,
+            connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
+            max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET,
+        )
+        await handler.handle()
+
+    return graphql_ws

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by routes: client addresses, JSON responses."""

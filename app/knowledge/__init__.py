@@ -1,0 +1,1 @@
+"""The knowledge base: documents and FAQ entries, chunking, embeddings, hybrid search."""

@@ -1,0 +1,614 @@
+"""All SQL of the knowledge base. Row-level security scopes every statement to the current
+workspace; the explicit `workspace_id` conditions are there for the indexes.
+
+Vector SQL is built per embedding size: the partial HNSW index of size N can only be chosen
+when the statement says `embedding_dims = N` literally and orders by `embedding::vector(N)`,
+so N is interpolated (from the fixed list of supported sizes, never from input).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.knowledge.embedding.catalogue import SUPPORTED_DIMS
+from app.knowledge.models import Chunk, Document, DocumentSource, KnowledgeBase
+from app.pagination import PageRequest
+
+# --- knowledge base settings --------------------------------------------------------------
+
+
+async def get_knowledge_base(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> KnowledgeBase | None:
+    """The workspace's knowledge settings, if created yet."""
+    return await session.scalar(
+        select(KnowledgeBase).where(KnowledgeBase.workspace_id == workspace_id)
+    )
+
+
+async def create_knowledge_base(
+    session: AsyncSession, workspace_id: uuid.UUID, model: str, dims: int
+) -> None:
+    """Create the settings row unless it exists (concurrent first uses are harmless)."""
+    await session.execute(
+        insert(KnowledgeBase)
+        .values(workspace_id=workspace_id, embedding_model=model, embedding_dims=dims)
+        .on_conflict_do_nothing(index_elements=["workspace_id"])
+    )
+
+
+async def lock_knowledge_base(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> KnowledgeBase | None:
+    """The settings row, locked until the transaction ends. Chunk writes and the model switch
+    take this lock, so a switch never interleaves with a document's chunks being written."""
+    return await session.scalar(
+        select(KnowledgeBase)
+        .where(KnowledgeBase.workspace_id == workspace_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def bump_version(session: AsyncSession, workspace_id: uuid.UUID, chunk_delta: int = 0) -> int:
+    """Mark the knowledge as changed (answer cache keys include the version), adjusting the
+    active model's chunk count by `chunk_delta`."""
+    result = await session.execute(
+        update(KnowledgeBase)
+        .where(KnowledgeBase.workspace_id == workspace_id)
+        .values(
+            version=KnowledgeBase.version + 1,
+            chunk_count=func.greatest(KnowledgeBase.chunk_count + chunk_delta, 0),
+            updated_at=func.now(),
+        )
+        .returning(KnowledgeBase.version)
+    )
+    return int(result.scalar_one())
+
+
+async def set_target_model(
+    session: AsyncSession, workspace_id: uuid.UUID, model: str | None, dims: int | None
+) -> None:
+    """Start (or cancel, with None) re-embedding towards `model`."""
+    await session.execute(
+        update(KnowledgeBase)
+        .where(KnowledgeBase.workspace_id == workspace_id)
+        .values(
+            target_model=model,
+            target_dims=dims,
+            reembed_started_at=func.now() if model else None,
+            updated_at=func.now(),
+        )
+    )
+
+
+async def switch_model(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Make the target model the active one and bump the version."""
+    await session.execute(
+        update(KnowledgeBase)
+        .where(KnowledgeBase.workspace_id == workspace_id)
+        .values(
+            embedding_model=KnowledgeBase.target_model,
+            embedding_dims=KnowledgeBase.target_dims,
+            target_model=None,
+            target_dims=None,
+            reembed_started_at=None,
+            version=KnowledgeBase.version + 1,
+            updated_at=func.now(),
+        )
+    )
+
+
+# --- documents ----------------------------------------------------------------------------
+
+
+async def insert_document(session: AsyncSession, document: Document, content: bytes) -> None:
+    """Add a document and its source bytes."""
+    session.add(document)
+    await session.flush()
+    session.add(
+        DocumentSource(
+            workspace_id=document.workspace_id,
+            document_id=document.id,
+            revision=document.revision,
+            content=content,
+        )
+    )
+    await session.flush()
+
+
+async def get_document(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID, *, lock: bool = False
+) -> Document | None:
+    """A document by id, optionally locked."""
+    query = select(Document).where(
+        Document.workspace_id == workspace_id, Document.id == document_id
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return await session.scalar(query)
+
+
+async def get_documents(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[Document]:
+    """Documents by ids (those that exist)."""
+    if not ids:
+        return []
+    return list(
+        await session.scalars(
+            select(Document).where(Document.workspace_id == workspace_id, Document.id.in_(ids))
+        )
+    )
+
+
+async def list_documents(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    page: PageRequest,
+    *,
+    kinds: Sequence[str],
+    status: str | None = None,
+) -> list[Document]:
+    """Documents of the given kinds, newest first, one page (+1 to detect more)."""
+    query = (
+        select(Document)
+        .where(Document.workspace_id == workspace_id, Document.kind.in_(kinds))
+        .order_by(Document.id.desc())
+        .limit(page.limit + 1)
+    )
+    if status is not None:
+        query = query.where(Document.status == status)
+    if page.after is not None:
+        query = query.where(Document.id < page.after)
+    return list(await session.scalars(query))
+
+
+async def get_sources(
+    session: AsyncSession, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, bytes]:
+    """Source bytes by document id."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(DocumentSource.document_id, DocumentSource.content).where(
+            DocumentSource.workspace_id == workspace_id, DocumentSource.document_id.in_(ids)
+        )
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def replace_source(
+    session: AsyncSession,
+    document: Document,
+    content: bytes,
+    *,
+    size_bytes: int,
+    sha256: bytes,
+    values: dict[str, object],
+) -> None:
+    """Give a document new source bytes and a new revision; processing starts over."""
+    await session.execute(
+        update(DocumentSource)
+        .where(
+            DocumentSource.workspace_id == document.workspace_id,
+            DocumentSource.document_id == document.id,
+        )
+        .values(content=content, revision=document.revision + 1)
+    )
+    await session.execute(
+        update(Document)
+        .where(Document.workspace_id == document.workspace_id, Document.id == document.id)
+        .values(
+            revision=document.revision + 1,
+            size_bytes=size_bytes,
+            sha256=sha256,
+            status="queued",
+            error=None,
+            attempts=0,
+            updated_at=func.now(),
+            **values,
+        )
+    )
+
+
+async def start_processing(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID, revision: int
+) -> Document | None:
+    """Mark the document's `revision` as processing and count the attempt; None when the
+    document is gone, was replaced, or that revision is already done."""
+    result = await session.execute(
+        update(Document)
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.id == document_id,
+            Document.revision == revision,
+            Document.status.in_(("queued", "processing")),
+        )
+        .values(status="processing", attempts=Document.attempts + 1, updated_at=func.now())
+        .returning(Document)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalars().first()
+
+
+async def finish_document(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    revision: int,
+    *,
+    status: str,
+    error: str | None = None,
+    chunk_count: int = 0,
+) -> bool:
+    """Record the outcome of processing `revision`; False when the document moved on."""
+    result = await session.execute(
+        update(Document)
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.id == document_id,
+            Document.revision == revision,
+        )
+        .values(
+            status=status,
+            error=error,
+            chunk_count=chunk_count,
+            processed_at=func.now(),
+            updated_at=func.now(),
+        )
+        .returning(Document.id)
+    )
+    return result.first() is not None
+
+
+async def delete_document(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> Document | None:
+    """Delete a document; its source and chunks go with it (ON DELETE CASCADE)."""
+    result = await session.execute(
+        delete(Document)
+        .where(Document.workspace_id == workspace_id, Document.id == document_id)
+        .returning(Document)
+    )
+    return result.scalars().first()
+
+
+async def ready_documents_missing_model(
+    session: AsyncSession, workspace_id: uuid.UUID, target: str, source: str, limit: int
+) -> list[Document]:
+    """Ready documents that have chunks of `source` but none of `target` yet (re-embedding's
+    work list)."""
+
+    def has_chunks(model: str) -> Any:
+        return (
+            select(Chunk.id)
+            .where(
+                Chunk.workspace_id == Document.workspace_id,
+                Chunk.document_id == Document.id,
+                Chunk.embedding_model == model,
+            )
+            .exists()
+        )
+
+    query = (
+        select(Document)
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.status == "ready",
+            has_chunks(source),
+            ~has_chunks(target),
+        )
+        .order_by(Document.id)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
+
+
+# --- chunks -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    """A chunk ready to store."""
+
+    id: uuid.UUID
+    document_id: uuid.UUID
+    revision: int
+    position: int
+    heading_path: tuple[str, ...]
+    content: str
+    token_count: int
+    is_faq: bool
+    embedding: Sequence[float]
+
+
+_INSERT_CHUNK = """
+INSERT INTO chunks (workspace_id, id, document_id, revision, position, embedding_model,
+                    embedding_dims, heading_path, content, token_count, is_faq, tsv, embedding)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+        setweight(to_tsvector('english', array_to_string($8::text[], ' ')), 'A')
+          || to_tsvector('english', $9),
+        $12::real[]::vector)
+"""
+_SKIP_EXISTING = " ON CONFLICT (workspace_id, document_id, embedding_model, position) DO NOTHING"
+
+
+async def insert_chunks(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    model: str,
+    dims: int,
+    rows: Sequence[ChunkRow],
+    *,
+    skip_existing: bool = False,
+) -> None:
+    """Store chunks in one pipelined batch on the transaction's connection (asyncpg's
+    executemany sends every row before waiting, and vectors travel as binary float4 arrays).
+    With `skip_existing`, a chunk whose document, model and position are taken is skipped.
+    (COPY would be faster still, but PostgreSQL refuses COPY FROM into a table with
+    row-level security.)"""
+    if not rows:
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.executemany(
+        _INSERT_CHUNK + (_SKIP_EXISTING if skip_existing else ""),
+        [
+            (
+                workspace_id,
+                row.id,
+                row.document_id,
+                row.revision,
+                row.position,
+                model,
+                dims,
+                list(row.heading_path),
+                row.content,
+                row.token_count,
+                row.is_faq,
+                list(row.embedding),
+            )
+            for row in rows
+        ],
+    )
+
+
+async def delete_chunks(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
+) -> int:
+    """Delete every chunk of a document (all models)."""
+    result = await session.execute(
+        delete(Chunk).where(Chunk.workspace_id == workspace_id, Chunk.document_id == document_id)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def delete_model_chunks(session: AsyncSession, workspace_id: uuid.UUID, model: str) -> int:
+    """Delete every chunk of an embedding model (after a switch, or a cancelled target)."""
+    result = await session.execute(
+        delete(Chunk).where(Chunk.workspace_id == workspace_id, Chunk.embedding_model == model)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def chunks_of_documents(
+    session: AsyncSession, workspace_id: uuid.UUID, model: str, document_ids: Sequence[uuid.UUID]
+) -> list[Chunk]:
+    """The chunks of `model` of some documents, in document and position order."""
+    return list(
+        await session.scalars(
+            select(Chunk)
+            .where(
+                Chunk.workspace_id == workspace_id,
+                Chunk.embedding_model == model,
+                Chunk.document_id.in_(document_ids),
+            )
+            .order_by(Chunk.document_id, Chunk.position)
+        )
+    )
+
+
+async def count_chunks(session: AsyncSession, workspace_id: uuid.UUID, model: str) -> int:
+    """How many chunks of `model` the workspace has."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Chunk)
+            .where(Chunk.workspace_id == workspace_id, Chunk.embedding_model == model)
+        )
+        or 0
+    )
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+# The query vector is written `(SELECT CAST(:q AS real[])::vector(N))`: a scalar sub-select
+# becomes an InitPlan, converted once per statement instead of once per row compared, and it
+# still counts as a constant for the HNSW index's ORDER BY.
+
+
+def _query_vector(dims: int) -> str:
+    return f"(SELECT CAST(:q AS real[])::vector({dims}))"
+
+
+def _dims(dims: int) -> int:
+    if dims not in SUPPORTED_DIMS:
+        raise ValueError(f"unsupported embedding size {dims}")
+    return dims
+
+
+async def vector_exact(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    model: str,
+    dims: int,
+    query: Sequence[float],
+    limit: int,
+    *,
+    faq_only: bool = False,
+) -> list[tuple[uuid.UUID, float]]:
+    """Exact nearest chunks by cosine similarity: every chunk of the workspace's model is
+    compared (through the workspace index; the HNSW index cannot be chosen because the order
+    is on the uncast column)."""
+    n = _dims(dims)
+    faq = "AND is_faq " if faq_only else ""
+    rows = await session.execute(
+        # Only the size (a whitelisted int) and a fixed clause are interpolated.
+        text(
+            f"SELECT id, embedding <=> {_query_vector(n)} AS distance FROM chunks "  # noqa: S608
+            f"WHERE workspace_id = :ws AND embedding_model = :model {faq}"
+            f"ORDER BY distance LIMIT :limit"
+        ),
+        {"ws": workspace_id, "model": model, "q": list(query), "limit": limit},
+    )
+    return [(row[0], 1.0 - float(row[1])) for row in rows]
+
+
+async def vector_approximate(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    model: str,
+    dims: int,
+    query: Sequence[float],
+    limit: int,
+    *,
+    ef_search: int,
+    max_scan_tuples: int,
+) -> list[tuple[uuid.UUID, float]]:
+    """Nearest chunks through the HNSW index with pgvector's iterative scan: the scan keeps
+    going until `limit` rows pass the workspace filter (or `max_scan_tuples` were visited).
+    relaxed_order may return rows slightly out of order, so they are sorted again."""
+    n = _dims(dims)
+    await session.execute(
+        text(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', :ef, true), "
+            "set_config('hnsw.max_scan_tuples', :mst, true)"
+        ),
+        {"ef": str(max(ef_search, limit)), "mst": str(max_scan_tuples)},
+    )
+    rows = await session.execute(
+        # Only the size (a whitelisted int) is interpolated.
+        text(
+            f"WITH nearest AS MATERIALIZED ("  # noqa: S608
+            f"SELECT id, embedding::vector({n}) <=> {_query_vector(n)} AS distance "
+            f"FROM chunks WHERE workspace_id = :ws AND embedding_model = :model "
+            f"AND embedding_dims = {n} "
+            f"ORDER BY embedding::vector({n}) <=> {_query_vector(n)} LIMIT :limit) "
+            f"SELECT id, 1 - distance FROM nearest ORDER BY distance"
+        ),
+        {"ws": workspace_id, "model": model, "q": list(query), "limit": limit},
+    )
+    return [(row[0], float(row[1])) for row in rows]
+
+
+async def keyword_search(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    model: str,
+    query_text: str,
+    limit: int,
+    cap: int,
+) -> list[tuple[uuid.UUID, float, bool]]:
+    """Chunks matching any of the query's words, best `ts_rank_cd` first, with whether they
+    match all of them. At most `cap` matches are ranked, which bounds the cost for words
+    that occur everywhere."""
+    rows = await session.execute(
+        text(
+            "WITH q AS (SELECT plainto_tsquery('english', :text) AS every, "
+            "replace(plainto_tsquery('english', :text)::text, ' & ', ' | ')::tsquery AS any), "
+            "matches AS MATERIALIZED (SELECT c.id, c.tsv FROM chunks c, q "
+            "WHERE c.workspace_id = :ws AND c.embedding_model = :model AND c.tsv @@ q.any "
+            "LIMIT :cap) "
+            "SELECT m.id, ts_rank_cd(m.tsv, q.any) AS rank, m.tsv @@ q.every AS all_terms "
+            "FROM matches m, q ORDER BY rank DESC, m.id LIMIT :limit"
+        ),
+        {"ws": workspace_id, "model": model, "text": query_text, "limit": limit, "cap": cap},
+    )
+    return [(row[0], float(row[1]), bool(row[2])) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkDetail:
+    """What an answer or a search result shows of a chunk."""
+
+    id: uuid.UUID
+    document_id: uuid.UUID
+    document_title: str
+    document_url: str | None
+    position: int
+    heading_path: tuple[str, ...]
+    content: str
+    is_faq: bool
+    similarity: float
+
+
+async def chunk_details(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    dims: int,
+    ids: Sequence[uuid.UUID],
+    query: Sequence[float],
+) -> dict[uuid.UUID, ChunkDetail]:
+    """Chunks with their document's title and their similarity to the query."""
+    if not ids:
+        return {}
+    n = _dims(dims)
+    rows = await session.execute(
+        # Only the size (a whitelisted int) is interpolated.
+        text(
+            f"SELECT c.id, c.document_id, d.title, c.position, c.heading_path, c.content, "  # noqa: S608
+            f"c.is_faq, 1 - (c.embedding <=> {_query_vector(n)}), d.source_url "
+            f"FROM chunks c JOIN documents d "
+            f"ON d.workspace_id = c.workspace_id AND d.id = c.document_id "
+            f"WHERE c.workspace_id = :ws AND c.id = ANY(:ids)"
+        ),
+        {"ws": workspace_id, "ids": list(ids), "q": list(query)},
+    )
+    return {
+        row[0]: ChunkDetail(
+            id=row[0],
+            document_id=row[1],
+            document_title=row[2],
+            document_url=row[8],
+            position=row[3],
+            heading_path=tuple(row[4] or ()),
+            content=row[5],
+            is_faq=row[6],
+            similarity=float(row[7]),
+        )
+        for row in rows
+    }
+
+
+async def faq_answers(
+    session: AsyncSession, workspace_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """Question and answer text of FAQ entries by document id."""
+    if not document_ids:
+        return {}
+    rows = await session.execute(
+        select(Document.id, Document.title, DocumentSource.content)
+        .join(
+            DocumentSource,
+            (DocumentSource.workspace_id == Document.workspace_id)
+            & (DocumentSource.document_id == Document.id),
+        )
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.id.in_(document_ids),
+            Document.kind == "faq",
+        )
+    )
+    return {row[0]: (row[1], row[2].decode("utf-8")) for row in rows}

@@ -1,0 +1,1 @@
+"""Leads: visitors who left their contact details in the widget, with consent."""

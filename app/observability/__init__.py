@@ -1,0 +1,1 @@
+"""Operations: request context for logs, Prometheus metrics, Sentry error reporting."""

@@ -1,0 +1,69 @@
+"""Keyset pagination shared by every connection: opaque cursors over time-ordered ids."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from app.errors import ValidationFailed
+
+T = TypeVar("T")
+
+PAGE_SIZE_DEFAULT = 20
+PAGE_SIZE_MAX = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A validated request for one page: up to `limit` items strictly after `after`."""
+
+    limit: int
+    after: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results and whether more follow."""
+
+    items: Sequence[T]
+    has_next: bool
+    has_previous: bool
+
+
+def encode_cursor(value: uuid.UUID) -> str:
+    """An opaque cursor for a position."""
+    return base64.urlsafe_b64encode(b"c:" + value.bytes).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    """The position a cursor names, or a VALIDATION error."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 18 or not raw.startswith(b"c:"):
+        raise ValidationFailed("after is not a valid cursor.", field="after")
+    return uuid.UUID(bytes=raw[2:])
+
+
+def page_request(first: int | None, after: str | None) -> PageRequest:
+    """Validate `first`/`after` arguments: first defaults to 20 and may be at most 100."""
+    limit = PAGE_SIZE_DEFAULT if first is None else first
+    if limit < 0 or limit > PAGE_SIZE_MAX:
+        raise ValidationFailed(
+            f"first must be between 0 and {PAGE_SIZE_MAX}.", field="first", max=PAGE_SIZE_MAX
+        )
+    return PageRequest(limit=limit, after=decode_cursor(after) if after else None)
+
+
+def make_page(rows: Sequence[T], request: PageRequest) -> Page[T]:
+    """Trim the extra row a repository fetched to learn whether another page exists."""
+    return Page(
+        items=rows[: request.limit],
+        has_next=len(rows) > request.limit,
+        has_previous=request.after is not None,
+    )

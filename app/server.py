@@ -1,0 +1,87 @@
+"""create_app(): the Litestar application with Parley's routes, state and lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+
+from app.config import Settings, get_settings
+from app.graphql.http import graphql_controller
+from app.graphql.schema import build_schema
+from app.graphql.ws import websocket_route
+from app.http.health import health, ready
+from app.http.metrics import metrics_endpoint
+from app.logging import configure_logging
+from app.observability import http as observed_http
+from app.observability import metrics
+from app.observability.sentry import init_sentry
+from app.state import AppState
+from app.widget.http import widget_routes
+from billing.webhooks.http import razorpay_webhook
+
+log = logging.getLogger(__name__)
+
+
+class ParleyApp(Litestar):
+    """Litestar with one layer outside everything else (Sentry's middleware included): request
+    id, trace context and HTTP metrics (app/observability/http.py)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        await observed_http.observe(super().__call__, scope, receive, send)
+
+
+def upload_body_limit(settings: Settings) -> int:
+    """Largest multipart body: every allowed file at its size limit, plus the form fields."""
+    knowledge = settings.knowledge
+    uploads = knowledge.max_file_bytes * knowledge.max_files_per_request + 1_048_576
+    return max(settings.api.max_body_bytes, uploads)
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> Litestar:
+    """Build the application. Pass `state` to share pools with a caller (tests do)."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    # Before the app and the schema exist: Sentry's integrations hook their constructors.
+    init_sentry(settings, "api")
+    metrics.configure(settings.metrics.max_operation_labels)
+    schema = build_schema(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if state is not None:  # owned by the caller
+            yield
+            return
+        app.state.parley = await AppState.create(settings)
+        try:
+            yield
+        finally:
+            await app.state.parley.close()
+            metrics.process_exited(os.getpid())
+
+    app = ParleyApp(
+        route_handlers=[
+            graphql_controller(schema, settings, upload_body_limit(settings)),
+            websocket_route(schema),
+            *widget_routes(schema, settings),
+            health,
+            ready,
+            metrics_endpoint,
+            razorpay_webhook,
+        ],
+        lifespan=[lifespan],
+        request_max_body_size=settings.api.max_body_bytes,
+        debug=False,
+        logging_config=None,
+    )
+    if state is not None:
+        app.state.parley = state
+    return app

@@ -1,0 +1,2 @@
+"""The embeddable widget: its configuration per publishable key, visitor sessions, and the
+static script it is served as."""

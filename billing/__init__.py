@@ -1,0 +1,1 @@
+"""Billing: plans, subscriptions, Razorpay, webhooks, usage and quotas."""

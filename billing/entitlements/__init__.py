@@ -1,0 +1,1 @@
+"""Quotas: what a workspace's plan allows, checked where usage happens."""

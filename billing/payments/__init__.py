@@ -1,0 +1,1 @@
+"""Payments, invoices and top-up orders, recorded from Razorpay and Checkout."""

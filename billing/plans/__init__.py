@@ -1,0 +1,1 @@
+"""The plan catalogue: versioned, immutable terms and limits, plus one-time top-up packs."""

@@ -1,0 +1,1 @@
+"""Reconciliation: fetch what Razorpay holds and converge, so a missed webhook heals."""

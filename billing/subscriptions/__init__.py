@@ -1,0 +1,1 @@
+"""Subscriptions: exactly one current per workspace, free by default, synced from Razorpay."""

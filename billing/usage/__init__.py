@@ -1,0 +1,1 @@
+"""Usage metering: atomic per-workspace counters that plans' quotas are checked against."""

@@ -1,0 +1,1 @@
+"""Razorpay webhooks: verify, store in the ledger, enqueue, process idempotently."""

@@ -1,0 +1,23 @@
+"""Documents remember where they came from, so citations can link to it.
+
+Revision ID: 0008
+Revises: 0003
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0008"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("ALTER TABLE documents ADD COLUMN source_url varchar(2000)")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE documents DROP COLUMN IF EXISTS source_url")

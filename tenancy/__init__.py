@@ -1,0 +1,1 @@
+"""Tenancy: workspaces, users, memberships, invitations, API keys, authentication, audit."""

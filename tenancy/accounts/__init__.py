@@ -1,0 +1,1 @@
+"""Accounts: users, passwords, log-in sessions and refresh tokens (global identity)."""

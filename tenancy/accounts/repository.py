@@ -1,0 +1,119 @@
+"""SQL for users, log-in sessions and refresh tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenancy.accounts.models import AuthSession, RefreshToken, User
+
+
+async def insert_user(session: AsyncSession, user: User) -> None:
+    """Add a user; a duplicate email raises IntegrityError for the service to translate."""
+    session.add(user)
+    await session.flush()
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """A user by id."""
+    return await session.get(User, user_id)
+
+
+async def get_users(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list[User]:
+    """Users by ids, in no particular order (loaders reorder)."""
+    if not user_ids:
+        return []
+    result = await session.scalars(select(User).where(User.id.in_(user_ids)))
+    return list(result)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    """A user by email, case-insensitively (uses the lower(email) unique index)."""
+    return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+async def set_password(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
+    """Replace a user's password hash."""
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(password_hash=password_hash, password_changed_at=func.now())
+    )
+
+
+async def insert_session(session: AsyncSession, auth_session: AuthSession) -> None:
+    """Record a new log-in session."""
+    session.add(auth_session)
+    await session.flush()
+
+
+async def insert_refresh_token(session: AsyncSession, token: RefreshToken) -> None:
+    """Record a refresh token (its hash)."""
+    session.add(token)
+    await session.flush()
+
+
+async def find_refresh_token(
+    session: AsyncSession, token_hash: bytes
+) -> tuple[RefreshToken, AuthSession] | None:
+    """A refresh token with its session, locked so concurrent refreshes serialise."""
+    row = (
+        await session.execute(
+            select(RefreshToken, AuthSession)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .where(RefreshToken.token_hash == token_hash)
+            .with_for_update(of=RefreshToken)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def mark_refresh_token_used(session: AsyncSession, token_id: uuid.UUID) -> bool:
+    """Mark a token used; False when it already was (a reuse)."""
+    result = await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None))
+        .values(used_at=func.now())
+        .returning(RefreshToken.id)
+    )
+    return result.first() is not None
+
+
+async def revoke_session(session: AsyncSession, session_id: uuid.UUID, reason: str) -> None:
+    """Revoke a log-in session: none of its refresh tokens work any more."""
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=func.now(), revoked_reason=reason)
+    )
+
+
+async def revoke_user_sessions(
+    session: AsyncSession, user_id: uuid.UUID, reason: str, keep: uuid.UUID | None = None
+) -> None:
+    """Revoke every session of a user except `keep`."""
+    query = update(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    await session.execute(query.values(revoked_at=func.now(), revoked_reason=reason))
+
+
+async def session_is_active(
+    session: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, now: dt.datetime
+) -> bool:
+    """True when the session exists for that user, is not revoked and has not expired."""
+    found = await session.scalar(
+        select(AuthSession.id).where(
+            AuthSession.id == session_id,
+            AuthSession.user_id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+    )
+    return found is not None

@@ -1,0 +1,1 @@
+"""Workspace API keys: secret keys for servers, publishable keys for the widget."""

@@ -1,0 +1,1 @@
+"""The audit log of security-relevant actions per workspace."""

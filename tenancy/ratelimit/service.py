@@ -1,0 +1,100 @@
+"""Charging requests to their budgets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import RateLimited
+from tenancy.principal import Principal
+from tenancy.ratelimit.limiter import RateLimiter
+from tenancy.ratelimit.limits import workspace_limits
+from tenancy.ratelimit.policy import Decision, PlanLimits, buckets_for, ip_bucket, is_widget
+
+
+async def plan_limits(
+    session: AsyncSession, limiter: RateLimiter, principal: Principal, settings: Settings
+) -> PlanLimits | None:
+    """The caller's workspace budgets (cached by the limiter); None without a workspace."""
+    workspace_id = principal.workspace_id
+    if workspace_id is None:
+        return None
+    return await limiter.cached_limits(
+        workspace_id, lambda: workspace_limits(session, workspace_id, settings.ratelimit)
+    )
+
+
+async def admit(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    principal: Principal,
+    settings: Settings,
+    *,
+    points: int,
+    answers: int = 0,
+) -> Decision | None:
+    """Charge a request of `points` (starting `answers` answer generations) to the caller's
+    budgets. None when rate limiting is off. Answers and widget calls have no local fallback:
+    with Redis unreachable they raise UNAVAILABLE."""
+    if not settings.ratelimit.enabled:
+        return None
+    limits = await plan_limits(session, limiter, principal, settings)
+    buckets = buckets_for(
+        principal,
+        limits,
+        settings.ratelimit,
+        settings.redis.key_prefix,
+        points=points,
+        answers=answers,
+    )
+    return await limiter.decide(buckets, fallback=not answers and not is_widget(principal))
+
+
+async def charge_client_ip(
+    limiter: RateLimiter, ip: str | None, settings: Settings
+) -> Decision | None:
+    """Charge one point to the client IP's budget: for requests refused before a caller is
+    known (malformed, failed authentication), so guessing keys or passwords is throttled."""
+    if not settings.ratelimit.enabled:
+        return None
+    bucket = ip_bucket(settings.redis.key_prefix, ip, settings.ratelimit)
+    return await limiter.decide([bucket])
+
+
+@asynccontextmanager
+async def model_call(
+    session: AsyncSession, limiter: RateLimiter, workspace_id: uuid.UUID, settings: Settings
+) -> AsyncIterator[None]:
+    """Hold one of the workspace's concurrent model-call slots (its plan's cap) for the block.
+
+    For the code that calls a model (answers, embeddings): RATE_LIMITED when the workspace
+    already has its cap in flight, UNAVAILABLE while Redis is unreachable. `session` must have
+    the workspace set as the tenant (plan limits are read under it).
+    """
+    limits = await limiter.cached_limits(
+        workspace_id, lambda: workspace_limits(session, workspace_id, settings.ratelimit)
+    )
+    async with limiter.model_call(workspace_id, limits.concurrent_model_calls):
+        yield
+
+
+def refusal(decision: Decision, now: dt.datetime | None = None) -> RateLimited:
+    """The RATE_LIMITED error for a refused decision: which budget, and when it has room."""
+    bucket = decision.refused_bucket
+    assert bucket is not None, "refusal() needs a refused decision"
+    now = now or dt.datetime.now(dt.UTC)
+    resets_at = now + dt.timedelta(seconds=decision.retry_after_s)
+    return RateLimited(
+        f"Rate limit reached: the {bucket.policy.value} budget allows {bucket.limit} points "
+        f"per {bucket.window_s} s. Retry in {decision.retry_after_s} s.",
+        limit=bucket.policy.value,
+        quota=bucket.limit,
+        windowSeconds=bucket.window_s,
+        retryAfter=decision.retry_after_s,
+        resetsAt=resets_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )

@@ -1,0 +1,1 @@
+"""Workspaces, memberships with roles, and invitations."""
