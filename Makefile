@@ -22,7 +22,15 @@ $(AUDIT): tests/compliance/package-lock.json
 		npm ci --prefix tests/compliance --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the GraphQL-over-HTTP audit test will be skipped"; fi
 
-install: $(STAMP) $(AUDIT)
+# Debian's Chromium for the widget's browser test (Playwright drives it; no browser download).
+BROWSER := /usr/bin/chromium
+
+$(BROWSER):
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "could not install chromium: the widget browser test will fail under make test"
+
+install: $(STAMP) $(AUDIT) $(BROWSER)
 
 # make run API_WORKERS=2 WORKERS=3: several API processes (one port, Prometheus multi-process
 # metrics) and several worker processes (metrics on 9100, 9101, ...).
@@ -38,8 +46,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy app tenancy billing
 
-unit: $(STAMP) $(AUDIT)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+# PARLEY_REQUIRE_BROWSER: here a missing Chromium fails the browser test instead of skipping it.
+unit: $(STAMP) $(AUDIT) $(BROWSER)
+	PARLEY_REQUIRE_BROWSER=1 $(BIN)/pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
