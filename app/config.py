@@ -209,6 +209,15 @@ class AssistantSettings(BaseSettings):
     temperature: float = Field(0.2, description="Sampling temperature of generated answers.")
     cache_ttl_s: int = Field(24 * 3600, description="How long answers stay in the cache.")
     stream_ttl_s: int = Field(600, description="How long a streamed answer can be followed.")
+    breaker_failures: int = Field(
+        5, ge=1, description="Transient model failures within the window that open the breaker."
+    )
+    breaker_window_s: int = Field(60, ge=1, description="Window in which failures are counted.")
+    breaker_cooldown_s: int = Field(
+        30,
+        ge=1,
+        description="How long an open breaker answers extractively before trying the model again.",
+    )
 
 
 class RazorpaySettings(BaseSettings):

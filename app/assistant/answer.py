@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.assistant import cache, extractive, llm, repository
+from app.assistant.breaker import Breaker
 from app.assistant.service import answer_flavour, generates
 from app.assistant.stream import Publisher
 from app.db.tenant import tenant_transaction
@@ -26,6 +27,7 @@ from app.knowledge.embedding.catalogue import EmbeddingModel
 from app.knowledge.embedding.providers import provider_for
 from app.knowledge.search import Passage, best_faq, hybrid_search
 from app.knowledge.service import active_model, knowledge_base_for
+from app.openai_api import ProviderError
 from app.state import AppState
 from billing.entitlements import service as entitlements
 from tenancy.ratelimit.limits import workspace_limits
@@ -125,21 +127,22 @@ async def load(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID) 
 
 
 async def _retrieve(
-    state: AppState, question: Question, vector: list[float]
+    state: AppState, question: Question, vector: list[float] | None
 ) -> tuple[Draft | None, list[Passage]]:
-    """An FAQ answer if one matches; otherwise the relevant passages."""
+    """An FAQ answer if one matches; otherwise the relevant passages (found by keywords
+    alone when there is no vector)."""
     settings = state.settings
     model = question.model
     ws = question.workspace_id
     async with tenant_transaction(state.sessions, ws) as session:
-        faq = await best_faq(
+        faq = vector is not None and await best_faq(
             session,
             ws,
             model,
             vector,
             settings.assistant.faq_similarity or model.faq_similarity,
         )
-        if faq is not None:
+        if faq:
             details = await knowledge_repo.chunk_details(session, ws, model.dims, [faq[0]], vector)
             detail = details.get(faq[0])
             if detail is not None:
@@ -203,13 +206,50 @@ async def _generate(
     )
 
 
+def breaker(state: AppState, name: str) -> Breaker:
+    """The circuit breaker of one model endpoint ("chat" or "embed")."""
+    settings = state.settings
+    return Breaker(state.redis, settings.redis.key_prefix, name, settings.assistant)
+
+
+async def _embed_question(state: AppState, question: Question) -> list[float] | None:
+    """The question's vector, or None when the embedding endpoint is failing (its breaker is
+    open, or this call failed transiently): retrieval then runs on keywords alone rather than
+    keeping a visitor waiting."""
+    embed_breaker = breaker(state, "embed")
+    if await embed_breaker.is_open():
+        return None
+    provider = provider_for(question.model, state.settings)
+    try:
+        vector = (await provider.embed([question.text], interactive=True))[0]
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise
+        await embed_breaker.failed()
+        log.warning("question embedding failed, searching by keywords: %s", exc)
+        return None
+    await embed_breaker.succeeded()
+    return vector
+
+
 async def _compose(
     state: AppState, question: Question, passages: list[Passage], publisher: Publisher
 ) -> Draft:
     if not passages:
         return Draft(DONT_KNOW, "no_answer")
     if generates(state.settings):
-        return await _generate(state, question, passages, publisher)
+        chat_breaker = breaker(state, "chat")
+        if not await chat_breaker.is_open():
+            try:
+                draft = await _generate(state, question, passages, publisher)
+            except ProviderError as exc:
+                if exc.retryable:
+                    await chat_breaker.failed()
+                raise
+            await chat_breaker.succeeded()
+            return draft
+        # The model endpoint is failing: answer from the passages, labelled as extractive.
+        log.warning("chat breaker open: composing an extractive answer")
     content, used = extractive.compose(question.text, [p.chunk.content for p in passages])
     if not content:
         return Draft(DONT_KNOW, "no_answer")
@@ -226,15 +266,17 @@ async def answer(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID
         await publisher.done()
         return "nothing-to-do"
     await publisher.reset()  # a retried job starts the text over
-    provider = provider_for(question.model, settings)
-    vector = (await provider.embed([question.text], interactive=True))[0]
+    vector = await _embed_question(state, question)
     draft, passages = await _retrieve(state, question, vector)
     if draft is None:
         draft = await _compose(state, question, passages, publisher)
     if draft.mode != "generated":  # generated text was streamed as it came
         await publisher.delta(draft.content)
     await store(state, question, draft)
-    if question.first_turn:
+    # A degraded answer (keyword-only, or extractive while the model is down) is not cached,
+    # so the next visitor gets the real one once the endpoint is back.
+    degraded = vector is None or (draft.mode == "extractive" and generates(settings))
+    if question.first_turn and not degraded:
         key = cache.cache_key(
             prefix, workspace_id, question.version, answer_flavour(settings), question.text
         )

@@ -559,22 +559,24 @@ async def chunk_details(
     workspace_id: uuid.UUID,
     dims: int,
     ids: Sequence[uuid.UUID],
-    query: Sequence[float],
+    query: Sequence[float] | None,
 ) -> dict[uuid.UUID, ChunkDetail]:
-    """Chunks with their document's title and their similarity to the query."""
+    """Chunks with their document's title and their similarity to the query (0 without a
+    query vector, when search fell back to keywords)."""
     if not ids:
         return {}
     n = _dims(dims)
+    similarity = f"1 - (c.embedding <=> {_query_vector(n)})" if query is not None else "0.0"
     rows = await session.execute(
         # Only the size (a whitelisted int) is interpolated.
         text(
             f"SELECT c.id, c.document_id, d.title, c.position, c.heading_path, c.content, "  # noqa: S608
-            f"c.is_faq, 1 - (c.embedding <=> {_query_vector(n)}), d.source_url "
+            f"c.is_faq, {similarity}, d.source_url "
             f"FROM chunks c JOIN documents d "
             f"ON d.workspace_id = c.workspace_id AND d.id = c.document_id "
             f"WHERE c.workspace_id = :ws AND c.id = ANY(:ids)"
         ),
-        {"ws": workspace_id, "ids": list(ids), "q": list(query)},
+        {"ws": workspace_id, "ids": list(ids), **({"q": list(query)} if query is not None else {})},
     )
     return {
         row[0]: ChunkDetail(

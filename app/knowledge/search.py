@@ -89,7 +89,7 @@ async def hybrid_search(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     model: EmbeddingModel,
-    query_vector: Sequence[float],
+    query_vector: Sequence[float] | None,
     query_text: str,
     k: int,
     settings: KnowledgeSettings,
@@ -98,11 +98,14 @@ async def hybrid_search(
     size_hint: int,
 ) -> list[Passage]:
     """The `k` best chunks by fused rank. A passage is `relevant` when it is semantically
-    close (similarity at least `min_similarity`) or contains every word of the question."""
+    close (similarity at least `min_similarity`) or contains every word of the question.
+    Without a query vector (the embedding endpoint failed) the search is keyword-only."""
     pool = max(4 * k, 20)
-    by_vector, _ = await nearest(
-        session, workspace_id, model, query_vector, pool, settings, size_hint=size_hint
-    )
+    by_vector: Sequence[tuple[uuid.UUID, float]] = []
+    if query_vector is not None:
+        by_vector, _ = await nearest(
+            session, workspace_id, model, query_vector, pool, settings, size_hint=size_hint
+        )
     by_keyword = await repository.keyword_search(
         session, workspace_id, model.name, query_text, pool, settings.keyword_candidates
     )

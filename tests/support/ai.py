@@ -99,6 +99,9 @@ def ai_settings(
             "assistant": AssistantSettings(
                 min_similarity=FAKE_MIN_SIMILARITY if provider == "openai" else None,
                 generation=generation,  # type: ignore[arg-type]
+                # Tests script failures on purpose; the session-wide stacks must not trip the
+                # shared breaker for each other (tests/assistant/test_breaker.py tests it).
+                breaker_failures=1_000,
             ),
             "knowledge": KnowledgeSettings(embed_rate_limit_wait_s=20.0, retry_base_s=0.05),
             "worker": WorkerSettings(interactive_poll_delay_s=0.01, bulk_poll_delay_s=0.05),
