@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Litestar
 
 from app.config import Settings, get_settings
-from app.graphql.http import graphql_controller
+from app.graphql.http import build_guards, graphql_controller
 from app.graphql.schema import build_schema
 from app.graphql.ws import websocket_route
 from app.http.health import health, ready
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app = ParleyApp(
         route_handlers=[
             graphql_controller(schema, settings, upload_body_limit(settings)),
-            websocket_route(schema),
+            websocket_route(schema, build_guards(settings).allowlist),
             *widget_routes(schema, settings),
             health,
             ready,

@@ -161,6 +161,10 @@ class Allowlist:
     def __len__(self) -> int:
         return len(self._canonical)
 
+    def allows(self, query: str) -> bool:
+        """True when `query` is one of the listed documents (formatting aside)."""
+        return _canonical(query, self.max_tokens) in self._canonical
+
     def resolve(self, op: GraphQLRequest) -> GraphQLRequest:
         """The allowlisted document this request names, or PERSISTED_QUERY_NOT_IN_LIST."""
         digest = requested_hash(op)

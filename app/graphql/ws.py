@@ -5,8 +5,9 @@ it: authentication at `connection_init` (the payload carries the same credential
 `{"authorization": "Bearer …", "workspaceId": "…"}`, checked by `tenancy.auth.authenticate`
 inside a short transaction), a per-connection context with no open transaction, and the rule
 that only subscriptions run here (queries and mutations go over HTTP, where the
-one-transaction-per-request commit rule lives). Per-socket limits (connections per key,
-operations per socket, idle time) belong in this module too.
+one-transaction-per-request commit rule lives). Publishable keys and widget visitors are held
+to the widget's allowlist here as over HTTP. Per-socket limits (operations per socket, the
+connection_init wait) belong in this module too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import uuid
 from typing import Any, cast
 
 import orjson
+from graphql import GraphQLError
 from litestar import WebSocket, websocket
 from litestar.handlers import WebsocketRouteHandler
 from strawberry.exceptions import ConnectionRejectionError
@@ -34,6 +36,7 @@ from strawberry.utils.aio import aclosing
 
 from app.errors import ParleyError, ValidationFailed
 from app.graphql.node import from_global_id
+from app.graphql.persisted import Allowlist
 from app.graphql.socket import SocketContext
 from app.http.client import client_ip
 from app.state import AppState
@@ -105,11 +108,29 @@ class SocketView:
         return unset
 
 
+WIDGET_KINDS = frozenset({PrincipalKind.PUBLISHABLE_KEY, PrincipalKind.VISITOR})
+NOT_IN_LIST = "This credential may only run the widget's persisted operations."
+
+
 class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler[SocketContext, None]):
     """graphql-transport-ws, with queries and mutations refused (they run over HTTP)."""
 
+    allowlist: Allowlist | None = None
+
+    def _refused(self, operation: Operation[SocketContext, None]) -> bool:
+        """True when a widget credential sends a document outside the widget's allowlist."""
+        principal = self.context.principal
+        if principal is None or principal.kind not in WIDGET_KINDS:
+            return False
+        return self.allowlist is None or not self.allowlist.allows(operation.query)
+
     async def run_operation(self, operation: Operation[SocketContext, None]) -> None:
-        """Like the base handler, but allowing only subscription operations."""
+        """Like the base handler, but allowing only subscription operations (and, for widget
+        credentials, only the allowlisted ones)."""
+        if self._refused(operation):
+            error = GraphQLError(NOT_IN_LIST, extensions={"code": "PERSISTED_QUERY_NOT_IN_LIST"})
+            await operation.send_initial_errors([error])
+            return
         try:
             result_source = await self.schema.stream(
                 operation.query,
@@ -131,8 +152,11 @@ class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler[SocketContext, None
             raise
 
 
-def websocket_route(schema: Any, path: str = "/graphql") -> WebsocketRouteHandler:
-    """The Litestar WebSocket handler serving `schema`'s subscriptions at `path`."""
+def websocket_route(
+    schema: Any, allowlist: Allowlist, path: str = "/graphql"
+) -> WebsocketRouteHandler:
+    """The Litestar WebSocket handler serving `schema`'s subscriptions at `path`; widget
+    credentials may run only `allowlist`'s documents."""
 
     @websocket(path, include_in_schema=False)
     async def graphql_ws(socket: WebSocket[Any, Any, Any]) -> None:
@@ -157,6 +181,7 @@ def websocket_route(schema: Any, path: str = "/graphql") -> WebsocketRouteHandle
             connection_init_wait_timeout=CONNECTION_INIT_TIMEOUT,
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET,
         )
+        handler.allowlist = allowlist
         await handler.handle()
 
     return graphql_ws
