@@ -1,7 +1,7 @@
 """Knowledge base and assistant: documents, chunks with pgvector, conversations, messages.
 
-Revision ID: 0003
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-22
 
 Chunks of every embedding model share one table. The `embedding` column has no fixed
@@ -20,8 +20,8 @@ from alembic import op
 from app.config import get_settings
 from app.db.rls import tenant_table_sql
 
-revision = "0003"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Billing: plan catalogue, subscriptions, orders, payments, invoices, quota credits and
 reservations, the Razorpay webhook ledger and the reconciliation watchlist.
 
-Revision ID: 0004
-Revises: 0007
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-23
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 from app.config import get_settings
 from app.db.rls import global_table_sql, tenant_table_sql
 
-revision = "0004"
-down_revision = "0007"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Operations: security events, and the maintenance role's view of workspace ids.
 
-Revision ID: 0005
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 from app.config import get_settings
 
-revision = "0005"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

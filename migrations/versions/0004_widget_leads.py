@@ -1,7 +1,7 @@
 """Widget configuration per publishable key, and leads.
 
-Revision ID: 0007
-Revises: 0005
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-22
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 from app.config import get_settings
 from app.db.rls import tenant_table_sql
 
-revision = "0007"
-down_revision = "0005"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
