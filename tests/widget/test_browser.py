@@ -235,5 +235,6 @@ async def test_a_page_whose_origin_is_not_allowed_gets_no_widget(
                 ):
                     await page.goto(origin + "/")
                 assert await page.locator(HOST).count() == 0
+                await shot(page, "refused-origin")
                 # The refusal came from the server: no CORS grant for this origin.
                 assert not any("answer" in str(f) for f in seen.frames)
