@@ -40,8 +40,15 @@ class SentryServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.headers.get("content-encoding") == "gzip":
+                encoding = self.headers.get("content-encoding")
+                if encoding == "gzip":
                     body = gzip.decompress(body)
+                elif encoding == "br":
+                    # The SDK prefers brotli whenever the `brotli` package happens to be
+                    # installed (locust brings it, for one), as sentry.io accepts both.
+                    import brotli  # type: ignore[import-not-found]
+
+                    body = brotli.decompress(body)
                 for header, payload in parse_envelope(body):
                     if header.get("type") == "event":
                         received.append(json.loads(payload))
