@@ -45,16 +45,17 @@ from app.db.bootstrap import migrate  # noqa: E402
 from app.db.engine import asyncpg_dsn  # noqa: E402
 from app.devstack.postgres import LocalPostgres  # noqa: E402
 from app.devstack.redis import LocalRedis, free_port  # noqa: E402
+from ops.bench.rawhttp import Connection  # noqa: E402
 
 SECRET = "bench-webhook-secret-0123456789"
 DATABASE = "parley_bench"
 
 
-def _id(prefix: str) -> str:
+def razorpay_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:14]}"
 
 
-async def _seed(admin_dsn: str, workspaces: int, orders: int) -> list[tuple[str, str, int]]:
+async def seed_orders(admin_dsn: str, workspaces: int, orders: int) -> list[tuple[str, str, int]]:
     """Workspaces and top-up orders, written over the admin connection (setup only; the
     measured path runs as the application role). Returns (order id, pack id, amount)."""
     conn = await asyncpg.connect(admin_dsn)
@@ -74,7 +75,13 @@ async def _seed(admin_dsn: str, workspaces: int, orders: int) -> list[tuple[str,
             [(w, uuid.uuid4(), free) for w in ids],
         )
         rows = [
-            (ids[i % workspaces], uuid.uuid4(), _id("order"), pack["id"], pack["price_minor"])
+            (
+                ids[i % workspaces],
+                uuid.uuid4(),
+                razorpay_id("order"),
+                pack["id"],
+                pack["price_minor"],
+            )
             for i in range(orders)
         ]
         await conn.executemany(
@@ -88,9 +95,9 @@ async def _seed(admin_dsn: str, workspaces: int, orders: int) -> list[tuple[str,
         await conn.close()
 
 
-def _event(order_id: str, amount: int, created_at: int) -> bytes:
+def order_paid_event(order_id: str, amount: int, created_at: int) -> bytes:
     payment = {
-        "id": _id("pay"),
+        "id": razorpay_id("pay"),
         "entity": "payment",
         "amount": amount,
         "currency": "INR",
@@ -135,7 +142,7 @@ def _event(order_id: str, amount: int, created_at: int) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _wait_ready(url: str, timeout: float) -> None:
+def wait_ready(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -151,53 +158,6 @@ def _wait_ready(url: str, timeout: float) -> None:
     raise SystemExit(f"{url} did not become ready: {last}")
 
 
-class Connection:
-    """A minimal HTTP/1.1 keep-alive client over asyncio streams. The load generator shares
-    the machine with the server, so it must cost as little CPU as possible (httpx costs
-    about as much per request as the server does)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
-        """Send one request and read the whole answer; returns the status code."""
-        head = f"POST {path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-length: {len(body)}\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        for attempt in range(2):
-            if self.writer is None:
-                self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-            assert self.reader is not None
-            self.writer.write(head.encode() + body)
-            status_line = await self.reader.readline()
-            if status_line:
-                break
-            # The server closed an idle keep-alive connection before reading this request.
-            await self.close()
-            self.reader = self.writer = None
-            if attempt:
-                raise ConnectionError("the server closed the connection")
-        status = int(status_line.split(b" ", 2)[1])
-        length = 0
-        while True:
-            line = await self.reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await self.reader.readexactly(length)
-        return status
-
-    async def close(self) -> None:
-        """Close the socket."""
-        if self.writer is not None:
-            self.writer.close()
-            with suppress(OSError):
-                await self.writer.wait_closed()
-
-
 async def _deliver(
     conn: Connection, body: bytes, event_id: str, latencies: list[float], since: float
 ) -> int:
@@ -207,7 +167,7 @@ async def _deliver(
         "x-razorpay-signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
         "x-razorpay-event-id": event_id,
     }
-    status = await conn.post("/webhooks/razorpay", body, headers)
+    status, _ = await conn.post("/webhooks/razorpay", body, headers)
     latencies.append(time.perf_counter() - since)
     return status
 
@@ -306,7 +266,7 @@ async def _fire_open(
     return elapsed, latencies, statuses
 
 
-async def _wait_drained(admin_dsn: str, unique: int, limit_s: float) -> float:
+async def wait_drained(admin_dsn: str, unique: int, limit_s: float) -> float:
     conn = await asyncpg.connect(admin_dsn)
     started = time.perf_counter()
     try:
@@ -322,7 +282,7 @@ async def _wait_drained(admin_dsn: str, unique: int, limit_s: float) -> float:
         await conn.close()
 
 
-async def _check(admin_dsn: str, orders: list[str]) -> dict[str, int]:
+async def check_effects(admin_dsn: str, orders: list[str]) -> dict[str, int]:
     conn = await asyncpg.connect(admin_dsn)
     try:
         ledger = await conn.fetch("SELECT status, count(*) FROM razorpay_events GROUP BY status")
@@ -382,7 +342,7 @@ def _cpu_snapshot(pids: dict[str, int], postmaster: int) -> dict[str, float]:
     }
 
 
-def _percentile(values: list[float], share: float) -> float:
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))
     return ordered[index]
@@ -425,8 +385,8 @@ def _report(
     print(f"statuses          {dict(sorted(statuses.items()))}")
     print(f"intake throughput {deliveries / elapsed:.0f} deliveries/s over {elapsed:.2f} s")
     print(
-        f"latency ms        p50 {statistics.median(ms):.1f}  p95 {_percentile(ms, 0.95):.1f}  "
-        f"p99 {_percentile(ms, 0.99):.1f}  max {max(ms):.1f}"
+        f"latency ms        p50 {statistics.median(ms):.1f}  p95 {percentile(ms, 0.95):.1f}  "
+        f"p99 {percentile(ms, 0.99):.1f}  max {max(ms):.1f}"
     )
     print(f"worker drain      all {unique} events processed {drain:.2f} s after intake ended")
     print(f"effects           {checks}")
@@ -463,7 +423,7 @@ def _cpu_report(
     )
 
 
-def _environment(root: Path, db: DatabaseSettings, redis_url: str) -> dict[str, str]:
+def environment(root: Path, db: DatabaseSettings, redis_url: str) -> dict[str, str]:
     return {
         **os.environ,
         "PARLEY_ENV": "production",
@@ -524,10 +484,12 @@ def _measure(
     """Start the API and the worker, deliver the events, wait for the drain, check."""
     admin_dsn = asyncpg_dsn(db.admin_url)
     now = int(time.time())
-    events = [(_event(order, amount, now), _id("evt")) for order, _, amount in seeded]
+    events = [
+        (order_paid_event(order, amount, now), razorpay_id("evt")) for order, _, amount in seeded
+    ]
     deliveries = _plan(events, args.duplicates)
     port = free_port()
-    env = _environment(root, db, redis_url)
+    env = environment(root, db, redis_url)
     python = sys.executable
     children.append(
         subprocess.Popen(
@@ -544,7 +506,7 @@ def _measure(
     base = f"http://127.0.0.1:{port}"
     # /health, not /ready: /ready reads alembic_version, which the app role may not read
     # on main (reported to the lead).
-    _wait_ready(base + "/health", 60)
+    wait_ready(base + "/health", 60)
 
     postmaster = int((pg.datadir / "postmaster.pid").read_text().split()[0])
     pids = {"api": children[0].pid}
@@ -558,9 +520,9 @@ def _measure(
     if args.worker_after:
         children.append(subprocess.Popen(worker, env=env, cwd=ROOT))
     pids["worker"] = children[-1].pid if len(children) > 1 else children[0].pid
-    drain = asyncio.run(_wait_drained(admin_dsn, len(events), limit_s=300))
+    drain = asyncio.run(wait_drained(admin_dsn, len(events), limit_s=300))
     cpu.append(_cpu_snapshot(pids, postmaster))
-    checks = asyncio.run(_check(admin_dsn, [order for order, _, _ in seeded]))
+    checks = asyncio.run(check_effects(admin_dsn, [order for order, _, _ in seeded]))
     return Measured(elapsed, latencies, statuses, drain, cpu, checks)
 
 
@@ -580,7 +542,7 @@ def main() -> int:
             url=pg.url("parley_app", DATABASE), admin_url=pg.url("postgres", DATABASE)
         )
         migrate(db)
-        seeded = asyncio.run(_seed(asyncpg_dsn(db.admin_url), args.workspaces, args.events))
+        seeded = asyncio.run(seed_orders(asyncpg_dsn(db.admin_url), args.workspaces, args.events))
         measured = _measure(args, root, pg, db, redis.url, children, seeded)
     finally:
         for child in children:
