@@ -42,7 +42,8 @@ def from_global_id(
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed(f"{field} is not a valid id.", field=field) from exc
     if expected is not None and type_name != expected:
-        raise ValidationFailed(f"{field} is not the id of a {expected}.", field=field)
+        article = "an" if expected[:1] in "AEIOU" else "a"
+        raise ValidationFailed(f"{field} is not the id of {article} {expected}.", field=field)
     return type_name, parsed
 
 

@@ -35,6 +35,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from strawberry.utils.aio import aclosing
 
 from app.errors import ParleyError, ValidationFailed
+from app.graphql.errors import format_error, log_errors
 from app.graphql.node import from_global_id
 from app.graphql.persisted import Allowlist
 from app.graphql.socket import SocketContext
@@ -108,6 +109,16 @@ class SocketView:
         return unset
 
 
+async def _formatted(results: Any) -> Any:
+    """The stream's results with their errors formatted as over HTTP (`extensions.code`,
+    unexpected ones masked and logged): the ErrorFormatter extension sees only the first."""
+    async for result in results:
+        if getattr(result, "errors", None):
+            log_errors(result.errors)
+            result.errors = [format_error(e, hide_suggestions=True) for e in result.errors]
+        yield result
+
+
 WIDGET_KINDS = frozenset({PrincipalKind.PUBLISHABLE_KEY, PrincipalKind.VISITOR})
 NOT_IN_LIST = "This credential may only run the widget's persisted operations."
 
@@ -141,7 +152,7 @@ class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler[SocketContext, None
                 allowed_operation_types={OperationType.SUBSCRIPTION},
             )
             async with aclosing(result_source):
-                await self._send_result_stream(operation, result_source)
+                await self._send_result_stream(operation, _formatted(result_source))
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except _OperationStreamClosed:
             return

@@ -39,4 +39,7 @@ async def test_a_visitor_socket_runs_only_allowlisted_subscriptions(extractive: 
         await ws.send(orjson.dumps({"id": "2", "type": "subscribe", "payload": allowed}).decode())
         reply = orjson.loads(await ws.recv())
         assert (reply["id"], reply["type"]) == ("2", "next"), reply
-        assert [e["message"] for e in reply["payload"]["errors"]] == ["No such answer."]
+        errors = reply["payload"]["errors"]
+        assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+            ("No such answer.", "NOT_FOUND")
+        ]
