@@ -313,7 +313,12 @@ class WorkerSettings(BaseSettings):
     queue_sample_interval_s: float = Field(
         default=5.0, gt=0, description="How often workers sample queue depth for metrics."
     )
-    job_timeout_s: int = Field(600, description="arq timeout of one job.")
+    job_timeout_s: int = Field(600, description="arq timeout of one bulk job.")
+    interactive_job_timeout_s: int = Field(
+        120,
+        description="arq timeout of one answer job; a crashed worker's answer is taken up "
+        "again after this plus 10 s.",
+    )
     max_tries: int = Field(5, description="Tries of a job before it fails for good.")
     interactive_max_jobs: int = Field(20, description="Interactive jobs run at once per worker.")
     interactive_poll_delay_s: float = Field(

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_INTERACTIVE = "arq:interactive"
 QUEUE_BULK = "arq:bulk"
+QUEUE_CRON = "arq:cron"  # periodic jobs only (see app/worker.py)
 
 
 class Enqueuer(Protocol):

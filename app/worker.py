@@ -25,7 +25,7 @@ import uuid
 from typing import Any
 
 from app.config import Settings
-from app.jobs import QUEUE_BULK, QUEUE_INTERACTIVE
+from app.jobs import QUEUE_BULK, QUEUE_CRON, QUEUE_INTERACTIVE
 from app.logging import configure_logging
 from app.observability import context as request_context
 from app.observability import metrics
@@ -49,6 +49,16 @@ def functions() -> list[Any]:
         *knowledge_tasks.FUNCTIONS,
         *assistant_tasks.FUNCTIONS,
     ]
+
+
+def interactive_functions() -> list[Any]:
+    """The jobs enqueued on the interactive queue (answers). Its worker registers only these:
+    arq takes a dead worker's job again only after the longest timeout among the worker's
+    functions (+10 s), so a long bulk or cron timeout there would hold a visitor's answer for
+    as long after a crash."""
+    from app.assistant import tasks as assistant_tasks
+
+    return [*assistant_tasks.FUNCTIONS]
 
 
 def cron_jobs() -> list[Any]:
@@ -143,27 +153,45 @@ def build_workers(
 
     knobs = settings.worker
     workers = []
-    loops = (
-        (QUEUE_INTERACTIVE, knobs.interactive_max_jobs, knobs.interactive_poll_delay_s, True),
-        (QUEUE_BULK, knobs.bulk_max_jobs, knobs.bulk_poll_delay_s, False),
+    # (queue, its functions, max jobs, poll delay, job timeout, cron jobs). The periodic jobs
+    # get a queue of their own, served wherever the interactive queue is (as before), so their
+    # hour-long timeouts never delay the retry of an answer.
+    loops: tuple[tuple[str, list[Any], int, float, int, list[Any]], ...] = (
+        (
+            QUEUE_INTERACTIVE,
+            interactive_functions(),
+            knobs.interactive_max_jobs,
+            knobs.interactive_poll_delay_s,
+            knobs.interactive_job_timeout_s,
+            [],
+        ),
+        (
+            QUEUE_BULK,
+            functions(),
+            knobs.bulk_max_jobs,
+            knobs.bulk_poll_delay_s,
+            knobs.job_timeout_s,
+            [],
+        ),
+        (QUEUE_CRON, [], 4, knobs.bulk_poll_delay_s, knobs.job_timeout_s, cron_jobs()),
     )
-    for queue, max_jobs, poll_delay, with_crons in loops:
-        if queue not in queues:
+    serve = set(queues) | ({QUEUE_CRON} if QUEUE_INTERACTIVE in queues else set())
+    for queue, jobs, max_jobs, poll_delay, timeout, crons in loops:
+        if queue not in serve:
             continue
-        crons = [_cron(c) for c in cron_jobs()] if with_crons else []
         # cron_jobs only when there are some: Sentry's hook iterates the argument if present.
-        extra: dict[str, Any] = {"cron_jobs": crons} if crons else {}
+        extra: dict[str, Any] = {"cron_jobs": [_cron(c) for c in crons]} if crons else {}
         workers.append(
             arq.worker.create_worker(
                 {},
-                functions=[_function(f) for f in functions()],
+                functions=[_function(f) for f in jobs],
                 queue_name=queue,
                 redis_settings=redis_settings(settings),
                 on_startup=on_startup,
                 handle_signals=False,
                 max_jobs=max_jobs,
                 poll_delay=poll_delay,
-                job_timeout=knobs.job_timeout_s,
+                job_timeout=timeout,
                 max_tries=knobs.max_tries,
                 burst=burst,
                 keep_result=3600,

@@ -7,6 +7,7 @@ failed answer with an apology and the reason, so no subscriber waits forever.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -29,8 +30,16 @@ async def answer_question(ctx: dict[str, Any], workspace_id: str, message_id: st
     state: AppState = ctx["state"]
     ws, message = uuid.UUID(workspace_id), uuid.UUID(message_id)
     job_try = int(ctx.get("job_try", 1))
+    # Inside arq's own timeout, so an answer that takes too long (a model endpoint that
+    # trickles) is stored as failed with a reason instead of being dropped by arq mid-stream.
+    budget_s = state.settings.worker.interactive_job_timeout_s * 0.9
     try:
-        return await answer.answer(state, ws, message)
+        async with asyncio.timeout(budget_s):
+            return await answer.answer(state, ws, message)
+    except TimeoutError:
+        log.warning("answer %s took longer than %.0f s; giving up", message_id, budget_s)
+        await answer.fail(state, ws, message, f"The answer took longer than {budget_s:.0f} s.")
+        return "timeout"
     except ProviderError as exc:
         if exc.retryable and job_try < ANSWER_TRIES:
             log.warning("answer try %d failed, retrying: %s", job_try, exc)
