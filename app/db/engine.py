@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.cache.commit import HUB
+from app.cache.hub import CacheHub
 from app.config import DatabaseSettings
 
 
@@ -48,6 +50,11 @@ def create_engine(
     return create_async_engine(sqlalchemy_url(url or settings.url), **options)
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit (GraphQL serialises them later)."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, cache: CacheHub | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit (GraphQL serialises them later).
+    With `cache`, sessions carry the process's cache hub: services read through it and their
+    invalidations run after COMMIT (app/cache/commit.py)."""
+    info = {HUB: cache} if cache is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)
