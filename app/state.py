@@ -58,7 +58,10 @@ class AppState:
     def __post_init__(self) -> None:
         self.router = Router(
             self.sessions,
-            [create_sessionmaker(engine, self.cache) for engine in self.replica_engines],
+            [
+                create_sessionmaker(engine, self.cache, replica=True)
+                for engine in self.replica_engines
+            ],
             self.redis,
             self.settings.redis.key_prefix,
             self.settings.database.read_your_writes_s,

@@ -23,6 +23,7 @@ from app.cache.tiered import CacheSpec, TwoLevelCache
 T = TypeVar("T")
 
 HUB = "parley.cache.hub"
+REPLICA = "parley.cache.replica"
 _PENDING = "parley.cache.pending"
 _ANNOUNCING = "parley.cache.announcing"
 
@@ -37,6 +38,12 @@ def cache_of(session: AsyncSession | Session, spec: CacheSpec[T]) -> TwoLevelCac
     """The named cache for `spec`, or None (no hub: read the database)."""
     hub = hub_of(session)
     return hub.cache(spec) if hub is not None else None
+
+
+def shares(session: AsyncSession | Session) -> bool:
+    """False for sessions on a replica: what they read may lag behind a change, so it serves
+    this process for a moment only and never reaches Redis (`TwoLevelCache.get(share=)`)."""
+    return not session.info.get(REPLICA, False)
 
 
 def invalidate_after_commit(session: AsyncSession | Session, cache: str, *keys: str) -> None:

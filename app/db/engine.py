@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.cache.commit import HUB
+from app.cache.commit import HUB, REPLICA
 from app.cache.hub import CacheHub
 from app.config import DatabaseSettings
 
@@ -51,10 +51,11 @@ def create_engine(
 
 
 def create_sessionmaker(
-    engine: AsyncEngine, cache: CacheHub | None = None
+    engine: AsyncEngine, cache: CacheHub | None = None, *, replica: bool = False
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (GraphQL serialises them later).
     With `cache`, sessions carry the process's cache hub: services read through it and their
-    invalidations run after COMMIT (app/cache/commit.py)."""
-    info = {HUB: cache} if cache is not None else None
+    invalidations run after COMMIT (app/cache/commit.py). Sessions on a `replica` never
+    share what they read through Redis (a replica may lag behind a change)."""
+    info = {HUB: cache, REPLICA: replica} if cache is not None else None
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)

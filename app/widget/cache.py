@@ -9,7 +9,7 @@ import uuid
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache.commit import cache_of, invalidate_after_commit
+from app.cache.commit import cache_of, invalidate_after_commit, shares
 from app.cache.tiered import CacheSpec
 from app.widget import repository
 from app.widget.views import ConfigView
@@ -44,7 +44,8 @@ async def config(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UU
         return ConfigView.of(key_id, await repository.get(session, workspace_id, key_id))
 
     cache = cache_of(session, SPEC)
-    found = await load() if cache is None else await cache.get(_entry(workspace_id, key_id), load)
+    entry = _entry(workspace_id, key_id)
+    found = await load() if cache is None else await cache.get(entry, load, share=shares(session))
     assert found is not None  # load never answers None
     return found
 

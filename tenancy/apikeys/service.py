@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache.commit import cache_of
+from app.cache.commit import cache_of, shares
 from app.db.ids import uuid7
 from app.db.tenant import set_tenant
 from app.errors import NotFound, ValidationFailed
@@ -200,7 +200,7 @@ async def authenticate(
         workspace_id,
         key_cache.by_hash(workspace_id, secret_hash),
         load,
-        share=touch,
+        share=touch and shares(session),
     )
     if key is None or key.kind != kind:
         if scoped:
@@ -223,6 +223,7 @@ async def active_key(
         workspace_id,
         key_cache.by_id(workspace_id, key_id),
         lambda: repository.get_key(session, workspace_id, key_id),
+        share=shares(session),
     )
 
 
