@@ -220,6 +220,9 @@ class CacheHub:
         """Finish pending invalidations (briefly), stop listening, disconnect."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2.0)
+            for task in set(self._tasks):  # Redis is away: its entries expire by themselves
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._subscriber is not None:
             self._subscriber.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
