@@ -437,8 +437,41 @@ class RateLimitSettings(BaseSettings):
         40, description="Redis silence after which the limiter falls back."
     )
     redis_retry_s: float = Field(1.0, description="How often an unreachable Redis is probed.")
-    plan_cache_s: float = Field(30.0, description="How long plan limits are cached per workspace.")
     model_call_lease_s: int = Field(120, description="Lease of one concurrent model call slot.")
+
+
+class CacheSettings(BaseSettings):
+    """The two-level cache of reads made on nearly every request (app/cache): API keys,
+    widget configuration and plan limits. Each process keeps entries for a moment, Redis
+    keeps them longer, PostgreSQL stays the truth; a change is announced to every process
+    over Redis pub/sub when it commits."""
+
+    model_config = _section("CACHE_")
+
+    enabled: bool = Field(True, description="Cache hot reads (off: every read goes to PostgreSQL).")
+    local_ttl_s: float = Field(
+        1.0,
+        description="How long a process keeps an entry; bounds staleness if an invalidation "
+        "message is lost (pub/sub connection down).",
+    )
+    local_max_entries: int = Field(10_000, description="Entries one process keeps (LRU).")
+    redis_ttl_s: float = Field(60.0, description="How long an entry stays in Redis.")
+    negative_ttl_s: float = Field(
+        1.0,
+        description="How long a process remembers that a key does not exist (never shared "
+        "through Redis; 0: not at all).",
+    )
+    redis_timeout_ms: int = Field(
+        100, description="Redis wait after which a read goes to PostgreSQL instead."
+    )
+    redis_retry_s: float = Field(
+        1.0, description="After a Redis failure, how long the cache reads PostgreSQL only."
+    )
+    invalidation_hold_s: float = Field(
+        5.0,
+        description="After a change, how long Redis refuses to store that entry again (a "
+        "reader that loaded the old row before the commit cannot put it back).",
+    )
 
 
 class Settings(BaseSettings):
@@ -469,6 +502,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @property
     def is_production(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.cache.hub import CacheHub
 from app.config import Settings
 from app.db.engine import create_engine, create_sessionmaker
 from app.db.routing import Router
@@ -50,13 +51,17 @@ class AppState:
     queue: Any  # arq.ArqRedis; typed loosely because arq ships no type information
     security: Security
     limiter: RateLimiter
+    cache: CacheHub
     replica_engines: list[AsyncEngine] = field(default_factory=list)
     router: Router = field(init=False)
 
     def __post_init__(self) -> None:
         self.router = Router(
             self.sessions,
-            [create_sessionmaker(engine) for engine in self.replica_engines],
+            [
+                create_sessionmaker(engine, self.cache, replica=True)
+                for engine in self.replica_engines
+            ],
             self.redis,
             self.settings.redis.key_prefix,
             self.settings.database.read_your_writes_s,
@@ -80,10 +85,14 @@ class AppState:
             from app.queue import redis_settings
 
             queue = await create_pool(redis_settings(settings))
+        cache = CacheHub(settings.cache, settings.redis.url, settings.redis.key_prefix)
+        # Listening before the first request: an invalidation published from now on is seen.
+        await cache.start()
         return cls(
             settings=settings,
             engine=engine,
-            sessions=create_sessionmaker(engine),
+            sessions=create_sessionmaker(engine, cache),
+            cache=cache,
             redis=redis,
             queue=queue,
             security=Security(settings.auth, jwt_secret(settings)),
@@ -97,6 +106,7 @@ class AppState:
             await self.queue.aclose()
         await self.redis.aclose()
         await self.limiter.close()
+        await self.cache.close()
         await self.engine.dispose()
         for replica in self.replica_engines:
             await replica.dispose()

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.tenant import set_tenant
 from app.errors import Forbidden, Unauthenticated, ValidationFailed
 from tenancy.accounts import repository as accounts_repo
-from tenancy.apikeys import repository as keys_repo
 from tenancy.apikeys import service as keys
 from tenancy.apikeys.origins import normalize_origin, origin_allowed
 from tenancy.principal import Principal, PrincipalKind, Role
@@ -115,8 +114,8 @@ async def _visitor(
         security_events.origin_refused(workspace_id=claims.workspace_id, origin=creds.origin)
         raise Forbidden("This visitor token was issued to a different origin.")
     await set_tenant(session, claims.workspace_id)
-    key = await keys_repo.get_key(session, claims.workspace_id, claims.key_id)
-    if key is None or key.revoked_at is not None or not origin_allowed(origin, key.allowed_origins):
+    key = await keys.active_key(session, claims.workspace_id, claims.key_id)
+    if key is None or not origin_allowed(origin, key.allowed_origins):
         await set_tenant(session, None)
         raise Unauthenticated("The widget key was revoked or no longer allows this origin.")
     return Principal(

@@ -182,9 +182,7 @@ async def _generate(
     estimate = count_tokens(prompt) + PROMPT_OVERHEAD_TOKENS + settings.assistant.max_output_tokens
     async with tenant_transaction(state.sessions, ws) as session:
         held = await entitlements.reserve(session, ws, estimate)
-        limits = await state.limiter.cached_limits(
-            ws, lambda: workspace_limits(session, ws, settings.ratelimit)
-        )
+        limits = await workspace_limits(session, ws, settings.ratelimit)
     try:
         # No database connection is held while the model writes.
         async with state.limiter.model_call(ws, limits.concurrent_model_calls):

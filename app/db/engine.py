@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from app.cache.commit import HUB, REPLICA
+from app.cache.hub import CacheHub
 from app.config import DatabaseSettings
 
 
@@ -48,6 +50,12 @@ def create_engine(
     return create_async_engine(sqlalchemy_url(url or settings.url), **options)
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions that keep loaded objects usable after commit (GraphQL serialises them later)."""
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, cache: CacheHub | None = None, *, replica: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit (GraphQL serialises them later).
+    With `cache`, sessions carry the process's cache hub: services read through it and their
+    invalidations run after COMMIT (app/cache/commit.py). Sessions on a `replica` never
+    share what they read through Redis (a replica may lag behind a change)."""
+    info = {HUB: cache, REPLICA: replica} if cache is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, info=info)

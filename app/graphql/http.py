@@ -34,6 +34,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app.cache.commit import announced
 from app.config import Settings
 from app.db.routing import Route
 from app.errors import (
@@ -390,6 +391,7 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
             if committed:
                 await session.commit()
                 await context.jobs.flush(state.queue)
+                await announced(session)
             else:
                 await session.rollback()
                 context.jobs.discard()

@@ -152,6 +152,24 @@ CACHE_LOOKUPS = Counter(
     ["cache", "result"],
     namespace=NAMESPACE,
 )
+HOT_CACHE_LOOKUPS = Counter(
+    "hot_cache_lookups",
+    "Look-ups in the two-level cache of hot reads (app/cache) by cache (apikey, widget, plan) "
+    "and the tier that answered (local, redis, database).",
+    ["cache", "tier"],
+    namespace=NAMESPACE,
+)
+HOT_CACHE_INVALIDATIONS = Counter(
+    "hot_cache_invalidations",
+    "Entries of the two-level cache invalidated after a committed change, by cache.",
+    ["cache"],
+    namespace=NAMESPACE,
+)
+HOT_CACHE_REDIS_ERRORS = Counter(
+    "hot_cache_redis_errors",
+    "Redis calls of the two-level cache that failed (the cache then reads PostgreSQL).",
+    namespace=NAMESPACE,
+)
 MODEL_REQUESTS = Counter(
     "model_requests",
     "Calls to a model provider by model, operation (chat, embedding) and outcome.",
@@ -316,6 +334,21 @@ def rate_limit_refused(limit: str) -> None:
 def cache_lookup(cache: str, hit: bool) -> None:
     """A look-up in the cache named `cache`."""
     CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
+
+
+def hot_cache_lookup(cache: str, tier: str) -> None:
+    """A look-up in the two-level cache `cache`, answered by `tier` (local, redis, database)."""
+    HOT_CACHE_LOOKUPS.labels(cache, tier).inc()
+
+
+def hot_cache_invalidation(cache: str) -> None:
+    """An entry of the two-level cache `cache` was invalidated."""
+    HOT_CACHE_INVALIDATIONS.labels(cache).inc()
+
+
+def hot_cache_redis_error() -> None:
+    """A Redis call of the two-level cache failed."""
+    HOT_CACHE_REDIS_ERRORS.inc()
 
 
 def model_call(

@@ -25,7 +25,9 @@ from app.config import Settings
 from app.db.tenant import tenant_transaction
 from app.graphql.http import build_guards, handle
 from app.state import AppState
+from tenancy.apikeys import cache as key_cache
 from tenancy.apikeys import repository as keys_repo
+from tenancy.apikeys.models import ApiKey
 from tenancy.apikeys.origins import origin_allowed
 from tenancy.apikeys.service import PUBLISHABLE_PREFIX
 from tenancy.security import parse_scoped_token, token_hash
@@ -43,11 +45,27 @@ async def allowed_origin(state: AppState, key: str | None, origin: str | None) -
     if not key or not origin:
         return None
     workspace_id = parse_scoped_token(key, PUBLISHABLE_PREFIX)
-    if workspace_id is None:
+    if workspace_id is None or len(key) > 200:
         return None
-    async with tenant_transaction(state.sessions, workspace_id) as session:
-        found = await keys_repo.find_active_key(session, workspace_id, token_hash(key))
-    if found is None or not origin_allowed(origin, found.allowed_origins):
+    secret_hash = token_hash(key)
+
+    async def load() -> ApiKey | None:
+        async with tenant_transaction(state.sessions, workspace_id) as session:
+            return await keys_repo.find_active_key(session, workspace_id, secret_hash)
+
+    # Every widget call asks this before anything else: through the hot cache, a known key
+    # costs no database transaction at all.
+    found = await key_cache.lookup(
+        state.cache.cache(key_cache.SPEC),
+        workspace_id,
+        key_cache.by_hash(workspace_id, secret_hash),
+        load,
+    )
+    if (
+        found is None
+        or found.kind != "publishable"
+        or not origin_allowed(origin, found.allowed_origins)
+    ):
         security_events.origin_refused(workspace_id=workspace_id, origin=origin)
         return None
     return origin

@@ -6,14 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.validation import clean_text
+from app.widget import cache as widget_cache
 from app.widget import repository
-from app.widget.models import WidgetConfig
+from app.widget.views import ConfigView
 from tenancy.apikeys import repository as keys_repo
 from tenancy.apikeys.models import ApiKey
 from tenancy.apikeys.origins import normalize_origin
@@ -26,42 +27,6 @@ LEAD_FIELDS = ("name", "email", "phone", "company", "message")
 POSITIONS = ("bottom-right", "bottom-left")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_SUGGESTIONS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class ConfigView:
-    """A key's widget configuration, defaults filled in."""
-
-    key_id: uuid.UUID
-    title: str = "Ask us anything"
-    greeting: str = "Hi! Ask me a question and I will answer from our documentation."
-    primary_color: str = "#2563eb"
-    position: str = "bottom-right"
-    suggested_questions: list[str] = field(default_factory=list)
-    lead_capture: bool = True
-    lead_fields: list[str] = field(default_factory=lambda: ["name", "email"])
-    language: str = "en"
-    require_identity: bool = False
-    identity_secret_version: int = 1
-
-    @classmethod
-    def of(cls, key_id: uuid.UUID, row: WidgetConfig | None) -> ConfigView:
-        """The stored configuration, or the defaults."""
-        if row is None:
-            return cls(key_id=key_id)
-        return cls(
-            key_id=key_id,
-            title=row.title,
-            greeting=row.greeting,
-            primary_color=row.primary_color,
-            position=row.position,
-            suggested_questions=list(row.suggested_questions),
-            lead_capture=row.lead_capture,
-            lead_fields=list(row.lead_fields),
-            language=row.language,
-            require_identity=row.require_identity,
-            identity_secret_version=row.identity_secret_version,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +130,7 @@ async def update_config(
     await audit.record(
         session, principal, "widget.configured", target_type="api_key", target_id=key_id
     )
+    widget_cache.forget(session, workspace_id, key_id)
     return ConfigView.of(key_id, row)
 
 
@@ -188,6 +154,7 @@ async def identity_secret(
                 {"workspace_id": workspace_id, "key_id": key_id, **_merge(current, ConfigInput())},
             )
         await repository.bump_identity_version(session, workspace_id, key_id)
+        widget_cache.forget(session, workspace_id, key_id)
         await audit.record(
             session,
             principal,
@@ -233,9 +200,7 @@ async def start_session(
     if principal.kind is not PrincipalKind.PUBLISHABLE_KEY or principal.key_id is None:
         raise Forbidden("Start widget sessions with a publishable key.")
     workspace_id = principal.require_workspace()
-    config = ConfigView.of(
-        principal.key_id, await repository.get(session, workspace_id, principal.key_id)
-    )
+    config = await widget_cache.config(session, workspace_id, principal.key_id)
     tokens = security.visitor_tokens
     identified = False
     if identity is not None and tokens.verify_identity(
@@ -264,6 +229,4 @@ async def visitor_config(session: AsyncSession, principal: Principal) -> ConfigV
         or principal.workspace_id is None
     ):
         raise Forbidden("Only widget visitors have a widget configuration.")
-    return ConfigView.of(
-        principal.key_id, await repository.get(session, principal.workspace_id, principal.key_id)
-    )
+    return await widget_cache.config(session, principal.workspace_id, principal.key_id)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cache.commit import invalidate_after_commit
 from app.config import BillingSettings
 from app.db.ids import uuid7
 from app.errors import Conflict, ValidationFailed
@@ -36,6 +37,8 @@ from tenancy.principal import Principal, Role
 log = logging.getLogger(__name__)
 
 CACHE_KEY = "billing.current_plan"
+# The two-level cache of the limits in force per workspace (billing/entitlements/cache.py).
+LIMITS_CACHE = "plan"
 # A checkout left open is reused for this long rather than creating another subscription.
 OPEN_CHECKOUT_REUSE = dt.timedelta(hours=23)
 
@@ -58,10 +61,12 @@ class CurrentPlan:
 
 
 def forget(session: AsyncSession, workspace_id: uuid.UUID) -> None:
-    """Drop the cached current plan after a change (see `current_plan`)."""
+    """Drop the cached current plan after a change (see `current_plan`): from this
+    transaction's memo now, and from every process's hot cache once it commits."""
     cache = session.info.get(CACHE_KEY)
     if isinstance(cache, dict):
         cache.pop(workspace_id, None)
+    invalidate_after_commit(session, LIMITS_CACHE, str(workspace_id))
 
 
 def _effective(

@@ -7,6 +7,7 @@ matches the bare domain and never matches look-alikes such as `evil-example.com`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from app.errors import ValidationFailed
@@ -72,7 +73,7 @@ def normalize_origins(values: list[str], *, field: str = "allowedOrigins") -> li
     return list(seen)
 
 
-def origin_allowed(origin: str | None, allowlist: list[str]) -> bool:
+def origin_allowed(origin: str | None, allowlist: Sequence[str]) -> bool:
     """True when the browser-sent `origin` matches an entry exactly or by explicit wildcard."""
     if not origin or origin == "null":
         return False

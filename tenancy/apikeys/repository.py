@@ -63,6 +63,16 @@ async def touch_key(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid
     )
 
 
+async def fingerprints(
+    session: AsyncSession, workspace_id: uuid.UUID
+) -> list[tuple[uuid.UUID, bytes]]:
+    """Id and secret hash of every key of the workspace (to forget them in caches)."""
+    rows = await session.execute(
+        select(ApiKey.id, ApiKey.secret_hash).where(ApiKey.workspace_id == workspace_id)
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
 async def revoke_key(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID) -> bool:
     """Revoke a key; False when it does not exist or was already revoked."""
     result = await session.execute(

@@ -3,11 +3,14 @@ keys are shown once and stored hashed."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cache.commit import cache_of, shares
 from app.db.ids import uuid7
 from app.db.tenant import set_tenant
 from app.errors import NotFound, ValidationFailed
@@ -15,7 +18,9 @@ from app.pagination import Page, PageRequest, make_page
 from app.validation import clean_text
 from billing.entitlements import service as entitlements
 from billing.entitlements.limits import Limit
+from tenancy.apikeys import cache as key_cache
 from tenancy.apikeys import repository
+from tenancy.apikeys.cache import KeyInfo
 from tenancy.apikeys.models import ApiKey
 from tenancy.apikeys.origins import normalize_origins
 from tenancy.audit import service as audit
@@ -114,6 +119,7 @@ async def revoke_key(session: AsyncSession, principal: Principal, *, key_id: uui
     )
     key = await repository.get_key(session, workspace_id, key_id)
     assert key is not None
+    key_cache.forget(session, workspace_id, key_id, key.secret_hash)
     return key
 
 
@@ -133,6 +139,7 @@ async def set_allowed_origins(
             "A publishable key needs at least one allowed origin.", field="allowedOrigins"
         )
     await repository.set_origins(session, workspace_id, key_id, origins)
+    key_cache.forget(session, workspace_id, key_id, key.secret_hash)
     await audit.record(
         session,
         principal,
@@ -143,6 +150,13 @@ async def set_allowed_origins(
     )
     key.allowed_origins = origins
     return key
+
+
+async def forget_all(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Before the workspace is deleted: once that commits, no process serves its keys from a
+    cache."""
+    for key_id, secret_hash in await repository.fingerprints(session, workspace_id):
+        key_cache.forget(session, workspace_id, key_id, secret_hash)
 
 
 async def list_keys(
@@ -163,19 +177,70 @@ async def list_keys(
 
 async def authenticate(
     session: AsyncSession, plaintext: str, kind: str, *, touch: bool = True
-) -> ApiKey | None:
+) -> KeyInfo | None:
     """The active key matching `plaintext`, with the transaction scoped to its workspace; on
-    failure the tenant is cleared again so nothing of the named workspace is readable.
-    `touch=False` skips recording the use (read-only transactions on a replica)."""
+    failure the tenant is left (or set back to) empty so nothing of the named workspace is
+    readable. Read through the hot cache (tenancy/apikeys/cache.py). `touch=False` skips
+    recording the use (read-only transactions on a replica, whose reads are not shared)."""
     prefix = SECRET_PREFIX if kind == "secret" else PUBLISHABLE_PREFIX
     workspace_id = parse_scoped_token(plaintext, prefix)
     if workspace_id is None or len(plaintext) > 200:
         return None
-    await set_tenant(session, workspace_id)
-    key = await repository.find_active_key(session, workspace_id, token_hash(plaintext))
-    if key is None:
-        await set_tenant(session, None)
+    secret_hash = token_hash(plaintext)
+    scoped = False
+
+    async def load() -> ApiKey | None:
+        nonlocal scoped
+        await set_tenant(session, workspace_id)
+        scoped = True
+        return await repository.find_active_key(session, workspace_id, secret_hash)
+
+    key = await key_cache.lookup(
+        cache_of(session, key_cache.SPEC),
+        workspace_id,
+        key_cache.by_hash(workspace_id, secret_hash),
+        load,
+        share=touch and shares(session),
+    )
+    if key is None or key.kind != kind:
+        if scoped:
+            await set_tenant(session, None)
         return None
-    if touch:
+    if not scoped:
+        await set_tenant(session, workspace_id)
+    if touch and _touch_due(key.id):
         await repository.touch_key(session, workspace_id, key.id)
     return key
+
+
+async def active_key(
+    session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID
+) -> KeyInfo | None:
+    """The key `key_id` if it is still active, read through the hot cache; the transaction
+    must already be scoped to `workspace_id` (widget visitors name their key by id)."""
+    return await key_cache.lookup(
+        cache_of(session, key_cache.SPEC),
+        workspace_id,
+        key_cache.by_id(workspace_id, key_id),
+        lambda: repository.get_key(session, workspace_id, key_id),
+        share=shares(session),
+    )
+
+
+# The database records a key's use at most once a minute; asking it on every request costs a
+# statement each time, so each process asks at most once a minute per key.
+_TOUCH_EVERY_S = 60.0
+_TOUCHED_MAX = 10_000
+_touched: OrderedDict[uuid.UUID, float] = OrderedDict()
+
+
+def _touch_due(key_id: uuid.UUID) -> bool:
+    now = time.monotonic()
+    last = _touched.get(key_id)
+    if last is not None and now - last < _TOUCH_EVERY_S:
+        return False
+    _touched[key_id] = now
+    _touched.move_to_end(key_id)
+    while len(_touched) > _TOUCHED_MAX:
+        _touched.popitem(last=False)
+    return True

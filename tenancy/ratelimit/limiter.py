@@ -16,7 +16,6 @@ import math
 import secrets
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,7 +28,7 @@ from redis.exceptions import RedisError
 from app.config import RateLimitSettings
 from app.errors import RateLimited, Unavailable
 from tenancy.ratelimit.local import LocalBuckets, finish_decision
-from tenancy.ratelimit.policy import Bucket, BucketState, Decision, PlanLimits, workspace_tag
+from tenancy.ratelimit.policy import Bucket, BucketState, Decision, workspace_tag
 from tenancy.ratelimit.resp import NoScriptError, RespConnection, RespError
 
 log = logging.getLogger("parley.ratelimit")
@@ -63,7 +62,6 @@ class RateLimiter:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._probing = False
-        self._plans: OrderedDict[uuid.UUID, tuple[float, PlanLimits]] = OrderedDict()
 
     @property
     def degraded(self) -> bool:
@@ -91,21 +89,6 @@ class RateLimiter:
                 raise self._unavailable()
             return self._local.decide(buckets, self.settings.fallback_fraction)
         return _from_script(buckets, [int(v) for v in raw])
-
-    async def cached_limits(
-        self, workspace_id: uuid.UUID, load: Callable[[], Awaitable[PlanLimits]]
-    ) -> PlanLimits:
-        """The workspace's plan limits, loaded at most every RATELIMIT_PLAN_CACHE_S seconds."""
-        now = time.monotonic()
-        hit = self._plans.get(workspace_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        limits = await load()
-        self._plans[workspace_id] = (now + self.settings.plan_cache_s, limits)
-        self._plans.move_to_end(workspace_id)
-        while len(self._plans) > 10_000:
-            self._plans.popitem(last=False)
-        return limits
 
     @asynccontextmanager
     async def model_call(self, workspace_id: uuid.UUID, cap: int) -> AsyncIterator[None]:

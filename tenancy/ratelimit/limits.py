@@ -3,8 +3,9 @@
 The API budget comes from the workspace's plan (billing's API requests per minute, scaled to
 the limiter's window) unless the operator set `RATELIMIT_API_PER_WINDOW`, which then applies to
 every workspace (an emergency brake, and how tests pin a budget). The answers budget and the
-model-call cap are operator settings. The limiter caches the answer per workspace for
-`RATELIMIT_PLAN_CACHE_S` seconds, so a plan change applies within that time.
+model-call cap are operator settings. The plan is read through the two-level cache of hot
+reads (billing/entitlements/cache.py), which every process forgets when the subscription
+changes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ async def workspace_limits(
     """
     api = settings.api_per_window
     if api is None:
-        from billing.entitlements.service import plan_limits
+        from billing.entitlements.cache import plan_limits
 
         per_minute = (await plan_limits(session, workspace_id)).api_requests_per_minute
         # An unlimited plan still gets a budget, so a runaway client cannot monopolise Redis

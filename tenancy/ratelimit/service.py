@@ -20,13 +20,11 @@ from tenancy.ratelimit.policy import Decision, PlanLimits, buckets_for, ip_bucke
 async def plan_limits(
     session: AsyncSession, limiter: RateLimiter, principal: Principal, settings: Settings
 ) -> PlanLimits | None:
-    """The caller's workspace budgets (cached by the limiter); None without a workspace."""
+    """The caller's workspace budgets (through the hot cache); None without a workspace."""
     workspace_id = principal.workspace_id
     if workspace_id is None:
         return None
-    return await limiter.cached_limits(
-        workspace_id, lambda: workspace_limits(session, workspace_id, settings.ratelimit)
-    )
+    return await workspace_limits(session, workspace_id, settings.ratelimit)
 
 
 async def admit(
@@ -76,9 +74,7 @@ async def model_call(
     already has its cap in flight, UNAVAILABLE while Redis is unreachable. `session` must have
     the workspace set as the tenant (plan limits are read under it).
     """
-    limits = await limiter.cached_limits(
-        workspace_id, lambda: workspace_limits(session, workspace_id, settings.ratelimit)
-    )
+    limits = await workspace_limits(session, workspace_id, settings.ratelimit)
     async with limiter.model_call(workspace_id, limits.concurrent_model_calls):
         yield
 

@@ -26,6 +26,7 @@ from billing.entitlements.limits import Limit
 from billing.subscriptions import service as subscriptions
 from tenancy.accounts import repository as accounts_repo
 from tenancy.accounts.models import User
+from tenancy.apikeys import service as keys
 from tenancy.audit import service as audit
 from tenancy.principal import Principal, PrincipalKind, Role
 from tenancy.security import parse_scoped_token, scoped_token, token_hash
@@ -123,6 +124,7 @@ async def delete_workspace(
     if await subscriptions.has_live_paid_subscription(session, workspace_id):
         # Deleting would leave Razorpay charging for a workspace that no longer exists.
         raise Conflict("Cancel the paid subscription before deleting the workspace.")
+    await keys.forget_all(session, workspace_id)
     await repository.delete_workspace(session, workspace_id)
     log.info("workspace deleted", extra={"workspace_id": str(workspace_id)})
 

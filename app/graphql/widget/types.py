@@ -7,7 +7,8 @@ import datetime as dt
 import strawberry
 
 from app.graphql.node import to_global_id
-from app.widget.service import ConfigView, VisitorSession
+from app.widget.service import VisitorSession
+from app.widget.views import ConfigView
 
 
 @strawberry.type(description="How a publishable key's chat widget looks and behaves.")
