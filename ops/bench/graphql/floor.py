@@ -45,7 +45,8 @@ UPDATE documents SET title = $3, updated_at = now() WHERE workspace_id = $1 AND 
 RETURNING id, title, updated_at
 """
 
-_pool: asyncpg.Pool | None = None
+# The process's pool, opened at startup (a module-level holder keeps the handlers plain).
+_state: dict[str, asyncpg.Pool] = {}
 
 
 def _caller(request: Request[Any, Any, Any]) -> tuple[uuid.UUID, str]:
@@ -64,8 +65,7 @@ def _caller(request: Request[Any, Any, Any]) -> tuple[uuid.UUID, str]:
 
 
 def _pool_or_fail() -> asyncpg.Pool:
-    assert _pool is not None, "the pool opens at startup"
-    return _pool
+    return _state["pool"]
 
 
 @get("/documents")
@@ -133,15 +133,14 @@ async def rename_document(
 
 
 async def _open() -> None:
-    global _pool
-    _pool = await asyncpg.create_pool(
+    _state["pool"] = await asyncpg.create_pool(
         os.environ["DATABASE_URL"], min_size=5, max_size=int(os.environ.get("POOL_SIZE", "20"))
     )
 
 
 async def _close() -> None:
-    if _pool is not None:
-        await _pool.close()
+    if "pool" in _state:
+        await _state.pop("pool").close()
 
 
 def create_app() -> Litestar:

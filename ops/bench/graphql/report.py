@@ -136,8 +136,9 @@ def markdown(
                     f"{cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {int(cell['errors'])} | "
                     f"{vs_pg} | {vs_floor} |"
                 )
-    lines += ["", "Where Parley's schema differs from the operation as specified:", ""]
-    lines += [f"- {op}: {operations.GAPS[op]}" for op in ops if op in operations.GAPS]
+    gaps = [f"- {op}: {operations.GAPS[op]}" for op in ops if op in operations.GAPS]
+    if gaps:
+        lines += ["", "Where Parley's schema differs from the operation as specified:", "", *gaps]
     return "\n".join(lines)
 
 
@@ -177,12 +178,8 @@ def chart(
         for name in systems:
             cells = [summary.get((name, op, level)) for level in levels]
             xs = [lv for lv, c in zip(levels, cells, strict=True) if c]
-            axes[0][col].plot(
-                xs, [c["rps"] for c in cells if c], marker="o", label=LABELS[name]
-            )
-            axes[1][col].plot(
-                xs, [c["p99_ms"] for c in cells if c], marker="o", label=LABELS[name]
-            )
+            axes[0][col].plot(xs, [c["rps"] for c in cells if c], marker="o", label=LABELS[name])
+            axes[1][col].plot(xs, [c["p99_ms"] for c in cells if c], marker="o", label=LABELS[name])
         axes[0][col].set_title(OP_TITLES.get(op, op), fontsize=10)
         axes[0][col].set_ylabel("requests/s (median)")
         axes[1][col].set_ylabel("p99 latency, ms (median)")

@@ -88,12 +88,134 @@ def measure(spec: dict[str, Any], client_cpus: str | None) -> dict[str, Any]:
     return result
 
 
+Targets = dict[tuple[str, str], list[tuple[Any, Any]]]
+
+
+def collect_targets(
+    data: dataset.Dataset, running: dict[str, servers.Server], token: str
+) -> Targets:
+    """What each operation is aimed at: cursors (op1) and document ids (op2, op3)."""
+    rng = random.Random(7)  # noqa: S311 - a reproducible sample, not a secret
+    docs = [(ws, d) for ws, ids in data.documents.items() for d in ids]
+    pages = rng.sample(data.workspaces, min(20, len(data.workspaces)))
+    targets: Targets = {}
+    for name, server in running.items():
+        targets[(name, "op1")] = operations.cursors(name, server.port, token, pages, pages=5)
+        targets[(name, "op2")] = docs
+        targets[(name, "op3")] = docs
+    return targets
+
+
+def spec(
+    server: servers.Server,
+    requests: list[str],
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+) -> dict[str, Any]:
+    """What the load generator is told."""
+    return {
+        "port": server.port,
+        "concurrency": concurrency,
+        "warmup_s": warmup_s,
+        "duration_s": duration_s,
+        "requests": requests,
+    }
+
+
+def warm(
+    running: dict[str, servers.Server], ops: list[str], token: str, targets: Targets, cpus: str
+) -> None:
+    """One unmeasured pass per system and operation (JIT, plan caches, pools); any error
+    stops the run, so a broken operation is never measured."""
+    for name, server in running.items():
+        for op in ops:
+            requests = operations.requests_for(
+                name, op, server.port, token, targets[(name, op)], 500, seed=1
+            )
+            first = measure(spec(server, requests, 8, 0, 1.5), cpus)
+            if first["errors"]:
+                raise RuntimeError(f"{name} {op} fails: {first['first_error']}")
+
+
+def rounds(
+    args: argparse.Namespace,
+    running: dict[str, servers.Server],
+    ops: list[str],
+    levels: list[int],
+    token: str,
+    targets: Targets,
+) -> list[dict[str, Any]]:
+    """Every cell, round after round, systems interleaved inside each (op, concurrency)."""
+    results: list[dict[str, Any]] = []
+    for round_no in range(1, args.rounds + 1):
+        print(f"== round {round_no}/{args.rounds} ==", flush=True)
+        for op in ops:
+            for level in levels:
+                for name, server in running.items():
+                    requests = operations.requests_for(
+                        name,
+                        op,
+                        server.port,
+                        token,
+                        targets[(name, op)],
+                        REQUESTS_PER_CELL,
+                        seed=round_no * 1000 + level,
+                    )
+                    cell = spec(server, requests, level, args.warmup, args.duration)
+                    row = {
+                        "system": name,
+                        "op": op,
+                        "concurrency": level,
+                        "round": round_no,
+                        **measure(cell, args.client_cpus),
+                    }
+                    results.append(row)
+                    print(
+                        f"  {op} c={level:<3} {name:<13} {row['rps']:8.1f} req/s  "
+                        f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                        f"errors {row['errors']}",
+                        flush=True,
+                    )
+                    if row["first_error"]:
+                        print(f"    first error: {row['first_error'][:200]}", flush=True)
+    return results
+
+
+def publish(
+    args: argparse.Namespace,
+    env: servers.Env,
+    results: list[dict[str, Any]],
+    systems: list[str],
+    ops: list[str],
+    levels: list[int],
+    elapsed_s: float,
+) -> None:
+    """Print the table; keep the raw results; with --write, update the doc and the chart."""
+    command = "BENCH_QUICK=1 make bench" if args.quick else "make bench"
+    summary = report.summarise(results)
+    context = report.context(env, args, command, elapsed_s)
+    table = report.markdown(summary, context, systems, ops, levels)
+    print()
+    print(table)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    raw = {"when": stamp, "context": context, "results": results}
+    (servers.ROOT / ".data").mkdir(exist_ok=True)
+    (servers.ROOT / ".data" / "bench-graphql.json").write_text(json.dumps(raw, indent=1))
+    if args.write:
+        out = servers.ROOT / "docs" / "benchmarks"
+        out.mkdir(parents=True, exist_ok=True)
+        report.write_doc(servers.ROOT / "docs" / "BENCHMARKS.md", table)
+        report.chart(summary, systems, ops, levels, out / "graphql.png", stamp)
+        print(f"wrote docs/BENCHMARKS.md and {out / 'graphql.png'}", flush=True)
+
+
 def main() -> None:
+    """Build, start, drive, report, clean up."""
     args = arguments()
     systems = [s for s in args.systems.split(",") if s]
     ops = [o for o in args.ops.split(",") if o]
     levels = [int(c) for c in args.concurrency.split(",")]
-    command = "BENCH_QUICK=1 make bench" if args.quick else "make bench"
     started = time.monotonic()
     env = servers.Env()
     running: dict[str, servers.Server] = {}
@@ -108,85 +230,10 @@ def main() -> None:
             server.start()
             running[name] = server
             print(f"  {name} on port {server.port}", flush=True)
-        rng = random.Random(7)
-        docs = [(ws, d) for ws, ids in data.documents.items() for d in ids]
-        pages = rng.sample(data.workspaces, min(20, len(data.workspaces)))
-        targets: dict[tuple[str, str], list[tuple[Any, Any]]] = {}
-        for name in systems:
-            targets[(name, "op1")] = operations.cursors(
-                name, running[name].port, token, pages, pages=5
-            )
-            targets[(name, "op2")] = docs
-            targets[(name, "op3")] = docs
-        # One unmeasured pass per system and operation: JIT (node), plan caches, pools.
-        for name in systems:
-            for op in ops:
-                requests = operations.requests_for(
-                    name, op, running[name].port, token, targets[(name, op)], 500, seed=1
-                )
-                spec = {
-                    "port": running[name].port,
-                    "concurrency": 8,
-                    "warmup_s": 0,
-                    "duration_s": 1.5,
-                    "requests": requests,
-                }
-                first = measure(spec, args.client_cpus)
-                if first["errors"]:
-                    raise RuntimeError(f"{name} {op} fails: {first['first_error']}")
-        results: list[dict[str, Any]] = []
-        for round_no in range(1, args.rounds + 1):
-            print(f"== round {round_no}/{args.rounds} ==", flush=True)
-            for op in ops:
-                for level in levels:
-                    for name in systems:
-                        requests = operations.requests_for(
-                            name,
-                            op,
-                            running[name].port,
-                            token,
-                            targets[(name, op)],
-                            REQUESTS_PER_CELL,
-                            seed=round_no * 1000 + level,
-                        )
-                        spec = {
-                            "port": running[name].port,
-                            "concurrency": level,
-                            "warmup_s": args.warmup,
-                            "duration_s": args.duration,
-                            "requests": requests,
-                        }
-                        row = {
-                            "system": name,
-                            "op": op,
-                            "concurrency": level,
-                            "round": round_no,
-                            **measure(spec, args.client_cpus),
-                        }
-                        results.append(row)
-                        print(
-                            f"  {op} c={level:<3} {name:<13} {row['rps']:8.1f} req/s  "
-                            f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
-                            f"errors {row['errors']}",
-                            flush=True,
-                        )
-                        if row["first_error"]:
-                            print(f"    first error: {row['first_error'][:200]}", flush=True)
-        summary = report.summarise(results)
-        context = report.context(env, args, command, time.monotonic() - started)
-        table = report.markdown(summary, context, systems, ops, levels)
-        print()
-        print(table)
-        out = servers.ROOT / "docs" / "benchmarks"
-        out.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        raw = {"when": stamp, "context": context, "results": results}
-        (servers.ROOT / ".data").mkdir(exist_ok=True)
-        (servers.ROOT / ".data" / "bench-graphql.json").write_text(json.dumps(raw, indent=1))
-        if args.write:
-            report.write_doc(servers.ROOT / "docs" / "BENCHMARKS.md", table)
-            report.chart(summary, systems, ops, levels, out / "graphql.png", stamp)
-            print(f"wrote docs/BENCHMARKS.md and {out / 'graphql.png'}", flush=True)
+        targets = collect_targets(data, running, token)
+        warm(running, ops, token, targets, args.client_cpus)
+        results = rounds(args, running, ops, levels, token, targets)
+        publish(args, env, results, systems, ops, levels, time.monotonic() - started)
     except BaseException:
         for server in running.values():
             if server.log.exists():
