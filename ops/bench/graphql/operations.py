@@ -24,7 +24,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root
 
-from app.graphql.node import to_global_id
+from app.graphql.node import from_global_id, to_global_id
 
 OPS = ("op1", "op2", "op3")
 
@@ -154,6 +154,60 @@ def send(call: Call, port: int, token: str, client: httpx.Client) -> dict[str, A
     if body.get("errors"):
         raise RuntimeError(f"{call.path}: {body['errors']}")
     return body
+
+
+def _uuid(system: str, value: str) -> str:
+    return str(from_global_id(value)[1]) if system == "parley" else value
+
+
+def answer(system: str, op: str, body: dict[str, Any]) -> Any:
+    """What an answer says, in one shape for all systems, to check they agree: op1 the
+    page's (id, title, author), op2 the document's title and chunk positions."""
+    if system == "floor":
+        if op == "op1":
+            return [(i["id"], i["title"], i["author"]) for i in body["items"]]
+        return (body["title"], [c["position"] for c in body["chunks"]])
+    data = body["data"]
+    if system == "parley" and op == "op1":
+        return [
+            (
+                _uuid(system, e["node"]["id"]),
+                e["node"]["title"],
+                e["node"]["addedBy"]["displayName"],
+            )
+            for e in data["documents"]["edges"]
+        ]
+    if system == "parley":
+        doc = data["document"]
+        return (doc["title"], [e["node"]["position"] for e in doc["chunks"]["edges"]])
+    if op == "op1":
+        return [
+            (e["node"]["rowId"], e["node"]["title"], e["node"]["userByCreatedBy"]["displayName"])
+            for e in data["allDocuments"]["edges"]
+        ]
+    doc = data["documentByWorkspaceIdAndRowId"]
+    chunks = doc["chunksByWorkspaceIdAndDocumentId"]["edges"]
+    return (doc["title"], [e["node"]["position"] for e in chunks])
+
+
+def check_agreement(
+    ports: dict[str, int], token: str, workspace: uuid.UUID, document: uuid.UUID
+) -> None:
+    """Every system gives the same first page and the same document with the same chunks;
+    otherwise the comparison would be between different work, and the run stops."""
+    with httpx.Client(timeout=30) as client:
+        for op, target in (("op1", None), ("op2", document)):
+            seen = {
+                system: answer(
+                    system,
+                    op,
+                    send(BUILDERS[system](op, workspace, target, 0), port, token, client),
+                )
+                for system, port in ports.items()
+            }
+            values = list(seen.values())
+            if any(v != values[0] for v in values) or not values[0]:
+                raise RuntimeError(f"the systems disagree on {op}: {seen}")
 
 
 def cursors(

@@ -230,6 +230,10 @@ def main() -> None:
             server.start()
             running[name] = server
             print(f"  {name} on port {server.port}", flush=True)
+        workspace = data.workspaces[0]
+        operations.check_agreement(
+            {n: s.port for n, s in running.items()}, token, workspace, data.documents[workspace][0]
+        )
         targets = collect_targets(data, running, token)
         warm(running, ops, token, targets, args.client_cpus)
         results = rounds(args, running, ops, levels, token, targets)
