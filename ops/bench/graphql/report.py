@@ -90,6 +90,7 @@ def context(env: servers.Env, args: Any, command: str, elapsed_s: float) -> dict
         "server_cpus": args.server_cpus,
         "client_cpus": args.client_cpus,
         "elapsed_min": round(elapsed_s / 60, 1),
+        "load_average": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
     }
 
 
@@ -115,7 +116,8 @@ def markdown(
         f"{ctx['server_cpus']}, load generator on CPU {ctx['client_cpus']}; PostgreSQL on "
         "both. Versions: Python "
         f"{ctx['python']}, PostgreSQL {ctx['postgres']}, Node {ctx['node']}, PostGraphile "
-        f"{ctx['postgraphile']}, Strawberry {ctx['strawberry']}, Litestar {ctx['litestar']}.",
+        f"{ctx['postgraphile']}, Strawberry {ctx['strawberry']}, Litestar {ctx['litestar']}. "
+        f"Load average at the end (1 / 5 / 15 min): {ctx['load_average']}.",
         "",
         "| op | conc. | system | req/s | p50 ms | p99 ms | errors | req/s vs PostGraphile "
         "| req/s vs floor |",

@@ -120,7 +120,7 @@ class Parley(Server):
     def command(self) -> tuple[list[str], dict[str, str], Path]:
         env = {
             **os.environ,
-            "PARLEY_ENV": "test",
+            "PARLEY_ENV": "production",  # as deployed: no GraphiQL, no introspection
             "PARLEY_DATA_DIR": str(self.env.root / "data"),
             "DATABASE_URL": self.env.app_url,
             "DATABASE_ADMIN_URL": self.env.admin_url,
