@@ -39,6 +39,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[Key, dict[str, float]]:
             "p99_ms": statistics.median(r["p99_ms"] for r in rows),
             "errors": sum(r["errors"] for r in rows),
             "rounds": len(rows),
+            # (max - min) / median of the rounds' req/s: how much one round can mislead.
+            "spread": (max(r["rps"] for r in rows) - min(r["rps"] for r in rows))
+            / (statistics.median(r["rps"] for r in rows) or 1.0),
         }
         for key, rows in cells.items()
     }
@@ -119,25 +122,40 @@ def markdown(
         f"{ctx['postgraphile']}, Strawberry {ctx['strawberry']}, Litestar {ctx['litestar']}. "
         f"Load average at the end (1 / 5 / 15 min): {ctx['load_average']}.",
         "",
+        "Ratios compare Parley with the others: req/s ratios above 1 and p99 ratios below 1 "
+        "favour Parley.",
+        "",
         "| op | conc. | system | req/s | p50 ms | p99 ms | errors | req/s vs PostGraphile "
-        "| req/s vs floor |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| req/s vs floor | p99 vs PostGraphile | p99 vs floor |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for op in ops:
         for level in levels:
-            pg = summary.get(("postgraphile", op, level), {}).get("rps", 0.0)
-            floor = summary.get(("floor", op, level), {}).get("rps", 0.0)
+            pg_cell = summary.get(("postgraphile", op, level), {})
+            floor_cell = summary.get(("floor", op, level), {})
+            pg, floor = pg_cell.get("rps", 0.0), floor_cell.get("rps", 0.0)
             for name in systems:
                 cell = summary.get((name, op, level))
                 if cell is None:
                     continue
                 vs_pg = _ratio(cell["rps"], pg) if name == "parley" else ""
                 vs_floor = _ratio(cell["rps"], floor) if name != "floor" else ""
+                p99_pg = p99_floor = ""
+                if name == "parley":
+                    p99_pg = _ratio(cell["p99_ms"], pg_cell.get("p99_ms", 0.0))
+                    p99_floor = _ratio(cell["p99_ms"], floor_cell.get("p99_ms", 0.0))
                 lines.append(
                     f"| {op} | {level} | {LABELS[name]} | {cell['rps']:,.0f} | "
                     f"{cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {int(cell['errors'])} | "
-                    f"{vs_pg} | {vs_floor} |"
+                    f"{vs_pg} | {vs_floor} | {p99_pg} | {p99_floor} |"
                 )
+    spreads = sorted(cell["spread"] for cell in summary.values())
+    if spreads:
+        lines += [
+            "",
+            "Spread of req/s between the rounds of a cell ((max - min) / median): median "
+            f"{statistics.median(spreads):.0%}, largest {spreads[-1]:.0%}.",
+        ]
     gaps = [f"- {op}: {operations.GAPS[op]}" for op in ops if op in operations.GAPS]
     if gaps:
         lines += ["", "Where Parley's schema differs from the operation as specified:", "", *gaps]
