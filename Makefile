@@ -59,7 +59,7 @@ docs: schema
 	$(BIN)/python -m app.configdoc --write README.md
 
 # make bench: Parley side by side with PostGraphile 5 and a hand-written Litestar + asyncpg
-# floor (ops/bench/graphql/run.py, ~10 minutes; BENCH_QUICK=1 for ~2.5). Rewrites its section of
+# floor (ops/bench/graphql/run.py, ~10 minutes; BENCH_QUICK=1 for ~3). Rewrites its section of
 # docs/BENCHMARKS.md and docs/benchmarks/graphql.png. BENCH_ALL=1 then also runs the older
 # benchmarks of ops/bench (knowledge, rate limiter, webhooks), which only print.
 PGL := ops/bench/graphql/postgraphile/node_modules/.package-lock.json

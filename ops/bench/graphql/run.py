@@ -1,7 +1,7 @@
 """Parley side by side with PostGraphile 5 and a hand-written floor, on the same database.
 
     make bench                                   # full run (~10 minutes), writes the report
-    BENCH_QUICK=1 make bench                     # ~2.5 minutes: 10 workspaces, c=1 and 16
+    BENCH_QUICK=1 make bench                     # ~3 minutes: 10 workspaces, c=1 and 16
     .venv/bin/python ops/bench/graphql/run.py --help
 
 Builds a fresh embedded PostgreSQL migrated with the project's migrations, fills it (100
@@ -52,7 +52,7 @@ REQUESTS_PER_CELL = 3000
 def arguments() -> argparse.Namespace:
     quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", default=quick, help="~2.5 minute run")
+    parser.add_argument("--quick", action="store_true", default=quick, help="~3 minute run")
     parser.add_argument("--workspaces", type=int)
     parser.add_argument("--documents", type=int, default=1000, help="per workspace")
     parser.add_argument("--concurrency", default=None, help="comma-separated, e.g. 1,8,32")
