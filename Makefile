@@ -58,5 +58,26 @@ schema: $(STAMP)
 docs: schema
 	$(BIN)/python -m app.configdoc --write README.md
 
+# make bench: Parley side by side with PostGraphile 5 and a hand-written Litestar + asyncpg
+# floor (ops/bench/graphql/run.py, ~10 minutes; BENCH_QUICK=1 for ~3). Rewrites its section of
+# docs/BENCHMARKS.md and docs/benchmarks/graphql.png. BENCH_ALL=1 then also runs the older
+# benchmarks of ops/bench (knowledge, rate limiter, webhooks), which only print.
+PGL := ops/bench/graphql/postgraphile/node_modules/.package-lock.json
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(PGL): ops/bench/graphql/postgraphile/package-lock.json
+	npm ci --prefix ops/bench/graphql/postgraphile --no-audit --no-fund --loglevel=error
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[local,dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) $(PGL)
+	$(BIN)/python ops/bench/graphql/run.py --write $(BENCH_ARGS)
+	@if [ -n "$(BENCH_ALL)" ]; then \
+		$(BIN)/python ops/bench/ratelimit.py && \
+		$(BIN)/python ops/bench/webhooks.py && \
+		$(BIN)/python ops/bench/knowledge.py; fi
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

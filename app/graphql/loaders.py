@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
+from app.graphql.knowledge import loaders as knowledge_loaders
 from app.graphql.tenancy import loaders as tenancy_loaders
+from app.knowledge.repository import ChunkView
 from tenancy.accounts.models import User
 
 if TYPE_CHECKING:
@@ -20,4 +22,7 @@ class Loaders:
     def __init__(self, ctx: Context) -> None:
         self.users: DataLoader[uuid.UUID, User | None] = DataLoader(
             tenancy_loaders.users_by_id(ctx)
+        )
+        self.chunks: DataLoader[knowledge_loaders.ChunkKey, list[ChunkView]] = DataLoader(
+            knowledge_loaders.chunks_by_document(ctx)
         )

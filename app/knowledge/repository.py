@@ -149,6 +149,103 @@ async def get_documents(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ChunkView:
+    """A passage as a document's page shows it (no vector, no tsvector)."""
+
+    id: uuid.UUID
+    document_id: uuid.UUID
+    position: int
+    heading_path: list[str]
+    content: str
+    token_count: int
+
+
+async def first_chunks(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    document_ids: Sequence[uuid.UUID],
+    *,
+    limit: int,
+    after: uuid.UUID | None = None,
+) -> dict[uuid.UUID, list[ChunkView]]:
+    """Up to `limit` chunks of each document in position order, those of the workspace's
+    current embedding model only (a switch in progress writes a second set), after the
+    chunk `after` when given. One query for all the documents."""
+    if not document_ids:
+        return {}
+    current = (
+        select(KnowledgeBase.embedding_model)
+        .where(KnowledgeBase.workspace_id == workspace_id)
+        .scalar_subquery()
+    )
+    number = func.row_number().over(partition_by=Chunk.document_id, order_by=Chunk.position)
+    ranked = select(
+        Chunk.id,
+        Chunk.document_id,
+        Chunk.position,
+        Chunk.heading_path,
+        Chunk.content,
+        Chunk.token_count,
+        number.label("n"),
+    ).where(
+        Chunk.workspace_id == workspace_id,
+        Chunk.document_id.in_(document_ids),
+        Chunk.embedding_model == current,
+    )
+    if after is not None:
+        start = (
+            select(Chunk.position)
+            .where(Chunk.workspace_id == workspace_id, Chunk.id == after)
+            .scalar_subquery()
+        )
+        ranked = ranked.where(Chunk.position > start)
+    sub = ranked.subquery()
+    rows = await session.execute(
+        select(
+            sub.c.id,
+            sub.c.document_id,
+            sub.c.position,
+            sub.c.heading_path,
+            sub.c.content,
+            sub.c.token_count,
+        )
+        .where(sub.c.n <= limit)
+        .order_by(sub.c.document_id, sub.c.position)
+    )
+    found: dict[uuid.UUID, list[ChunkView]] = {}
+    for row in rows:
+        found.setdefault(row.document_id, []).append(
+            ChunkView(
+                row.id,
+                row.document_id,
+                row.position,
+                list(row.heading_path),
+                row.content,
+                row.token_count,
+            )
+        )
+    return found
+
+
+async def rename_document(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID, title: str
+) -> Document | None:
+    """Set a document's title (not an FAQ entry's); the row, or None when there is none."""
+    query = (
+        update(Document)
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.id == document_id,
+            Document.kind != "faq",
+        )
+        .values(title=title, updated_at=func.now())
+        .returning(Document)
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(query)
+
+
 async def list_documents(
     session: AsyncSession,
     workspace_id: uuid.UUID,

@@ -473,6 +473,34 @@ async def delete_document(
     await usage.record(session, workspace_id, Metric.STORED_BYTES, -deleted.size_bytes)
 
 
+async def rename_document(
+    session: AsyncSession, principal: Principal, *, document_id: uuid.UUID, title: str
+) -> Document:
+    """Give a document a new title without touching its content: nothing is processed again.
+    Answers cached before the change may still cite the old title until they expire."""
+    workspace_id = principal.require_role(Role.MEMBER)
+    clean = clean_line(title, field="title", max_length=TITLE_MAX)
+    document = await repository.rename_document(session, workspace_id, document_id, clean)
+    if document is None:
+        raise NotFound("No such document.")
+    return document
+
+
+async def document_chunks(
+    session: AsyncSession,
+    principal: Principal,
+    document_ids: list[uuid.UUID],
+    *,
+    limit: int,
+    after: uuid.UUID | None = None,
+) -> dict[uuid.UUID, list[repository.ChunkView]]:
+    """Passages of documents of the current workspace, in order, up to `limit` each."""
+    workspace_id = principal.require_role(Role.MEMBER)
+    return await repository.first_chunks(
+        session, workspace_id, document_ids, limit=limit, after=after
+    )
+
+
 async def get_document(
     session: AsyncSession, principal: Principal, document_id: uuid.UUID
 ) -> Document | None:

@@ -38,3 +38,59 @@ async def test_statement_counts_do_not_grow_with_data(
     # The figures themselves, locked: authentication (set user, session check, membership,
     # set tenant) is 4; each field adds its queries. A change here must be deliberate.
     assert small == {"Viewer": 6, "CurrentWorkspace": 6, "WorkspaceAdmin": 9}
+
+
+async def _count_op(
+    log: StatementLog, client: GraphQL, name: str, variables: dict[str, object]
+) -> int:
+    log.statements.clear()
+    log.recording = True
+    try:
+        (await client.op(name, variables)).data  # noqa: B018 - asserts no errors
+    finally:
+        log.recording = False
+    return len(log)
+
+
+async def test_benchmark_operations_have_fixed_statement_counts(
+    factory: Factory, sql_log: StatementLog
+) -> None:
+    """The three operations `make bench` sends (ops/bench/graphql): a page of documents with
+    their authors, a document with its chunks, a rename."""
+    tenant = await factory.tenant()
+    client = tenant.gql
+
+    async def add(n: int) -> str:
+        added = await client.op(
+            "AddDocument", {"input": {"content": f"Document {n}.", "format": "TEXT"}}
+        )
+        return str(added.data["addDocument"]["id"])
+
+    first = await add(0)
+
+    def counts(doc: str) -> dict[str, tuple[str, dict[str, object]]]:
+        return {
+            "DocumentPage": ("DocumentPage", {}),
+            "DocumentWithChunks": ("DocumentWithChunks", {"id": doc}),
+            "RenameDocument": ("RenameDocument", {"id": doc, "title": "Renamed"}),
+        }
+
+    small = {
+        name: await _count_op(sql_log, client, op, variables)
+        for name, (op, variables) in counts(first).items()
+    }
+    # More documents, by more authors: the page's authors still come in one query.
+    _, member_client = await factory.member(tenant)
+    for n in range(1, 4):
+        await add(n)
+        await member_client.op(
+            "AddDocument", {"input": {"content": f"Member document {n}.", "format": "TEXT"}}
+        )
+    large = {
+        name: await _count_op(sql_log, client, op, variables)
+        for name, (op, variables) in counts(first).items()
+    }
+    assert large == small, sql_log.statements
+    # Authentication is 4 statements (set user, session, membership, set tenant); then the
+    # page is 1 + 1 for the authors, the document is 1 + 1 for its chunks, the rename is 1.
+    assert small == {"DocumentPage": 6, "DocumentWithChunks": 6, "RenameDocument": 5}

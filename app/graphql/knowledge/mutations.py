@@ -162,6 +162,24 @@ class KnowledgeMutation:
         return Document.from_model(doc)
 
     @strawberry.mutation(
+        description="Give a document a new title; its content is not processed again.",
+        permission_classes=[IsDashboardCaller],
+    )
+    async def rename_document(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The document.")],
+        title: Annotated[str, strawberry.argument(description="The new title.")],
+    ) -> Document:
+        """Rename a document."""
+        ctx = info.context
+        async with ctx.db() as session:
+            doc = await knowledge.rename_document(
+                session, ctx.principal, document_id=decode_id(id, "Document"), title=title
+            )
+        return Document.from_model(doc)
+
+    @strawberry.mutation(
         description="Process a failed or stuck document again from its stored source.",
         permission_classes=[IsDashboardCaller],
     )

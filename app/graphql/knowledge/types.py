@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from enum import Enum
+from typing import Annotated
 
 import strawberry
 
+from app.graphql.context import Info
 from app.graphql.node import Node, to_global_id
+from app.graphql.pagination import Connection, connection
+from app.graphql.tenancy.types import User
 from app.knowledge.models import Document as DocumentModel
 from app.knowledge.models import KnowledgeBase as KnowledgeBaseModel
+from app.knowledge.repository import ChunkView
 from app.knowledge.search import Passage as PassageResult
+from app.pagination import Page, page_request
 
 
 @strawberry.enum(
@@ -45,6 +52,28 @@ class TextFormat(Enum):
     HTML = "html"
 
 
+@strawberry.type(description="A passage of a document, as search sees it.")
+class DocumentChunk:
+    """One chunk of a document."""
+
+    id: strawberry.ID = strawberry.field(description="Id of the passage (as in search hits).")
+    position: int = strawberry.field(description="Its place in the document, from 0.")
+    heading_path: list[str] = strawberry.field(description="Headings the passage sits under.")
+    text: str = strawberry.field(description="The passage.")
+    token_count: int = strawberry.field(description="Its length in the model's tokens.")
+
+    @classmethod
+    def from_row(cls, row: ChunkView) -> DocumentChunk:
+        """Convert a row."""
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            position=row.position,
+            heading_path=row.heading_path,
+            text=row.content,
+            token_count=row.token_count,
+        )
+
+
 @strawberry.type(description="A document of the knowledge base.")
 class Document(Node):
     """A document and where its processing stands."""
@@ -67,6 +96,42 @@ class Document(Node):
     processed_at: dt.datetime | None = strawberry.field(
         description="When processing last finished."
     )
+    row_id: strawberry.Private[uuid.UUID]
+    created_by_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="Who added it, if they still have an account.")
+    async def added_by(self, info: Info) -> User | None:
+        """Batched through the request's user loader."""
+        if self.created_by_id is None:
+            return None
+        user = await info.context.loaders.users.load(self.created_by_id)
+        return User.from_model(user) if user else None
+
+    @strawberry.field(
+        description="Its passages in order (those of the current embedding model); empty "
+        "until processed."
+    )
+    async def chunks(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size (at most 100).")
+        ] = 10,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+    ) -> Connection[DocumentChunk]:
+        """Batched through the request's chunk loader: one query for a list of documents."""
+        request = page_request(first, after)
+        rows = await info.context.loaders.chunks.load(
+            (self.row_id, request.after, request.limit + 1)
+        )
+        page = Page(
+            items=rows[: request.limit],
+            has_next=len(rows) > request.limit,
+            has_previous=request.after is not None,
+        )
+        return connection(page, DocumentChunk.from_row, lambda row: row.id)
 
     @classmethod
     def from_model(cls, doc: DocumentModel) -> Document:
@@ -87,6 +152,8 @@ class Document(Node):
             created_at=doc.created_at,
             updated_at=doc.updated_at,
             processed_at=doc.processed_at,
+            row_id=doc.id,
+            created_by_id=doc.created_by,
         )
 
 
