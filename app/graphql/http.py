@@ -388,8 +388,11 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
                 guard.decision = await _charge_one(context)
             committed = _should_commit(result)
             if committed:
+                await context.jobs.stage(session)
                 await session.commit()
-                await context.jobs.flush(state.queue)
+                await context.jobs.deliver(
+                    state.queue, session, state.settings.outbox.enqueue_timeout_s
+                )
             else:
                 await session.rollback()
                 context.jobs.discard()
