@@ -40,7 +40,9 @@ CREATE TABLE job_outbox (
     CONSTRAINT pk_job_outbox PRIMARY KEY (workspace_id, id)
 )
 """
-INDEX = "CREATE INDEX ix_job_outbox_workspace_id_created_at ON job_outbox (workspace_id, created_at)"
+INDEX = (
+    "CREATE INDEX ix_job_outbox_workspace_id_created_at ON job_outbox (workspace_id, created_at)"
+)
 
 
 def upgrade() -> None:
