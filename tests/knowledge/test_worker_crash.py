@@ -22,10 +22,11 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], log: Path, queue: str = "bulk") -> subprocess.Popen[bytes]:
+    """A `parley worker` for one queue, with its output appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--queue", "bulk"],
+            [sys.executable, "-m", "app.cli", "worker", "--queue", queue],
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=out,
