@@ -50,7 +50,7 @@ async def _workspace(
             try:
                 await enqueue(queue, job, settings.enqueue_timeout_s)
             except Exception as exc:
-                log.warning("outbox relay: job queue unavailable (%s)", type(exc).__name__)
+                log.debug("outbox relay: job queue unavailable (%s)", type(exc).__name__)
                 break
             delivered.append(job.id)
         await repository.delete_jobs(session, workspace_id, delivered)
@@ -85,9 +85,16 @@ async def relay_once(state: AppState, queue: Enqueuer) -> Round:
 async def run(state: AppState, queue: Enqueuer, interval_s: float) -> None:
     """Relay rounds every `interval_s` until cancelled; failures (database or Redis away)
     are logged and the next round tries again."""
+    stuck = False  # log the start and the end of a stretch of failures, not every round
     while True:
         try:
-            await relay_once(state, queue)
+            failing = (await relay_once(state, queue)).left > 0
+            reason = "the job queue refused jobs"
         except Exception as exc:
-            log.warning("outbox relay round failed: %s", type(exc).__name__)
+            failing, reason = True, type(exc).__name__
+        if failing and not stuck:
+            log.warning("outbox relay cannot deliver (%s); jobs wait in the outbox", reason)
+        elif stuck and not failing:
+            log.info("outbox relay delivering again")
+        stuck = failing
         await asyncio.sleep(interval_s)
