@@ -215,17 +215,17 @@ async def supervised(worker: Any, *, burst: bool) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    lost = False
     while True:
+        started = time.monotonic()
         try:
             await worker.async_run()
             return
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             if burst:
                 raise
-            if not lost:
+            # Warn once per outage: a loop that ran a while before failing met a new one.
+            if time.monotonic() - started > 2 * REDIS_RETRY_S:
                 log.warning("worker lost Redis (%s); resuming when it is back", type(exc).__name__)
-            lost = True
         await asyncio.sleep(REDIS_RETRY_S)
 
 
