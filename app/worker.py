@@ -215,6 +215,7 @@ async def supervised(worker: Any, *, burst: bool) -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
+    resumed = False
     while True:
         started = time.monotonic()
         try:
@@ -223,9 +224,10 @@ async def supervised(worker: Any, *, burst: bool) -> None:
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             if burst:
                 raise
-            # Warn once per outage: a loop that ran a while before failing met a new one.
-            if time.monotonic() - started > 2 * REDIS_RETRY_S:
+            # Warn once per outage: a resumed loop that fails again at once is the same one.
+            if not resumed or time.monotonic() - started > 2 * REDIS_RETRY_S:
                 log.warning("worker lost Redis (%s); resuming when it is back", type(exc).__name__)
+        resumed = True
         await asyncio.sleep(REDIS_RETRY_S)
 
 
