@@ -152,7 +152,9 @@ async def seed_demo_knowledge(settings: Settings, *, slug: str) -> int:
                     title=title,
                     source_url=url,
                 )
-        await jobs.flush(state.queue)
+            await jobs.stage(session)
+        async with state.sessions() as session:
+            await jobs.deliver(state.queue, session, settings.outbox.enqueue_timeout_s)
         return len(DEMO_DOCUMENTS)
     finally:
         await state.close()

@@ -328,6 +328,30 @@ class WorkerSettings(BaseSettings):
     bulk_poll_delay_s: float = Field(0.5, description="How often the bulk queue is polled.")
 
 
+class OutboxSettings(BaseSettings):
+    """The job outbox: jobs recorded with the data, delivered to arq after commit."""
+
+    model_config = _section("OUTBOX_")
+
+    enqueue_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a request waits for Redis to take its jobs after commit; jobs "
+        "it could not hand over stay in the outbox for the relay.",
+    )
+    relay_interval_s: float = Field(
+        default=1.0, gt=0, description="How often each worker's relay looks for left-over jobs."
+    )
+    relay_grace_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="The relay leaves jobs younger than this to the request that wrote them.",
+    )
+    relay_batch: int = Field(
+        default=200, gt=0, description="Jobs one relay round delivers per workspace at most."
+    )
+
+
 class AuditSettings(BaseSettings):
     """How long audit and security records are kept."""
 
@@ -500,6 +524,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)

@@ -7,6 +7,8 @@ Operations:
 - every job runs with a log/Sentry context (job id, function, workspace when the first argument
   is one) and is measured (parley_jobs_total, parley_job_duration_seconds...);
 - the process serves its own /metrics on METRICS_WORKER_PORT and samples the queue depth;
+- the outbox relay delivers jobs that their request could not hand to Redis (app/outbox/);
+  a worker loop that loses Redis resumes by itself when Redis is back;
 - SIGTERM/SIGINT: the workers stop taking jobs at once, running jobs get
   WORKER_SHUTDOWN_TIMEOUT_S to finish, and whatever is still running then is cancelled and
   handed back to its queue (arq re-queues a cancelled job; it runs again elsewhere, which jobs
@@ -30,6 +32,7 @@ from app.logging import configure_logging
 from app.observability import context as request_context
 from app.observability import metrics
 from app.observability.sentry import init_sentry, tag_scope
+from app.outbox import relay as outbox_relay
 from app.queue import redis_settings
 from app.state import AppState
 
@@ -228,6 +231,34 @@ def start_metrics_server(settings: Settings) -> Any:
     return server
 
 
+# Seconds between attempts to resume a worker loop that lost Redis.
+REDIS_RETRY_S = 1.0
+
+
+async def supervised(worker: Any, *, burst: bool) -> None:
+    """Run one arq worker loop, resuming it when Redis goes away: arq's loop ends at the first
+    Redis error, and a worker that exits on a Redis outage would need a restart to pick up the
+    jobs the outbox relay delivers after it. Running jobs are not touched; a job whose result
+    could not be written runs again later (jobs are idempotent)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    resumed = False
+    while True:
+        started = time.monotonic()
+        try:
+            await worker.async_run()
+            return
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            if burst:
+                raise
+            # Warn once per outage: a resumed loop that fails again at once is the same one.
+            if not resumed or time.monotonic() - started > 2 * REDIS_RETRY_S:
+                log.warning("worker lost Redis (%s); resuming when it is back", type(exc).__name__)
+        resumed = True
+        await asyncio.sleep(REDIS_RETRY_S)
+
+
 def _running(workers: list[Any]) -> int:
     return sum(1 for w in workers for t in w.tasks.values() if not t.done())
 
@@ -264,9 +295,12 @@ async def run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(w.async_run()) for w in workers]
+    tasks = [asyncio.create_task(supervised(w, burst=burst)) for w in workers]
     sampler = asyncio.create_task(
         sample_queue_depth(state, settings.worker.queue_sample_interval_s)
+    )
+    relay = asyncio.create_task(
+        outbox_relay.run(state, state.queue, settings.outbox.relay_interval_s)
     )
     stopper = asyncio.create_task(stop.wait())
     # Until a signal, or until one worker stops (all of them, in burst mode).
@@ -278,9 +312,9 @@ async def run(
         await drain(workers, settings.worker.shutdown_timeout_s)
     for worker in workers:
         await worker.close()
-    for task in (stopper, sampler, finished, *tasks):
+    for task in (stopper, sampler, relay, finished, *tasks):
         task.cancel()
-    await asyncio.gather(stopper, sampler, finished, *tasks, return_exceptions=True)
+    await asyncio.gather(stopper, sampler, relay, finished, *tasks, return_exceptions=True)
     await state.close()
     if metrics_server is not None:
         metrics_server.shutdown()

@@ -3,7 +3,8 @@
 The application role sees only the current workspace's row. Work that visits every workspace
 first needs their ids, so the role may `SET ROLE` to a NOLOGIN maintenance role (granted
 `WITH INHERIT FALSE`, so it gains nothing until it asks) that can read exactly one column,
-`workspaces.id`, of every row. Each workspace is then processed in its own transaction with its
+`workspaces.id`, of every row (and, for the job outbox's relay, which workspaces have jobs
+waiting). Each workspace is then processed in its own transaction with its
 tenant set, under the same policies as a request. No SECURITY DEFINER function, no BYPASSRLS.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,12 +24,23 @@ def _ident(name: str) -> str:
     return f'"{name}"'
 
 
+@asynccontextmanager
+async def as_maintenance(session: AsyncSession, role: str) -> AsyncIterator[None]:
+    """Run the block's statements as the maintenance role, inside the session's transaction.
+    Only the columns granted to that role are readable (workspace ids, and the waiting jobs'
+    workspaces and ages in the job outbox)."""
+    await session.execute(text(f"SET LOCAL ROLE {_ident(role)}"))
+    try:
+        yield
+    finally:
+        await session.execute(text("RESET ROLE"))
+
+
 async def workspace_ids_page(
     session: AsyncSession, role: str, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
     """Up to `limit` workspace ids greater than `after`, in id order."""
-    await session.execute(text(f"SET LOCAL ROLE {_ident(role)}"))
-    try:
+    async with as_maintenance(session, role):
         rows = await session.execute(
             text(
                 "SELECT id FROM workspaces WHERE CAST(:after AS uuid) IS NULL "
@@ -36,8 +49,6 @@ async def workspace_ids_page(
             {"after": str(after) if after else None, "limit": limit},
         )
         return [uuid.UUID(str(row[0])) for row in rows]
-    finally:
-        await session.execute(text("RESET ROLE"))
 
 
 async def all_workspace_ids(

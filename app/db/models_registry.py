@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "billing.reconcile.models",
     "app.knowledge.models",
     "app.assistant.models",
+    "app.outbox.models",
 )
 
 # Tables that hold no workspace data and so have no row-level security, besides the identity

@@ -3,6 +3,7 @@
 Expected errors (ParleyError) keep their message and gain `extensions.code`; GraphQL syntax and
 validation errors get code GRAPHQL_VALIDATION_FAILED; anything else is a bug: clients see a
 masked "Unexpected error." with code INTERNAL_SERVER_ERROR, and the log gets the traceback.
+A lost database connection under a resolver is an outage, not a bug: UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from app.errors import ParleyError
+from app.db.availability import database_unreachable
+from app.errors import ParleyError, Unavailable
 
 log = logging.getLogger("parley.graphql")
 
@@ -23,6 +25,7 @@ INVALID_DOCUMENT = "GRAPHQL_VALIDATION_FAILED"
 # graphql-core's "Did you mean 'viewer'?" hints name fields, types and enum values: with
 # introspection off they would leak the schema piece by piece.
 _SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+DATABASE_UNAVAILABLE = Unavailable("The service is temporarily unavailable; retry shortly.")
 
 
 def _is_request_error(error: GraphQLError) -> bool:
@@ -51,6 +54,18 @@ def format_error(error: GraphQLError, hide_suggestions: bool = False) -> GraphQL
             original_error=original,
             extensions=original.as_extensions(),
         )
+    if original is not None and database_unreachable(original):
+        # An outage, not a bug: the client is told to retry. The original stays attached so
+        # the HTTP layer answers 503 (app/graphql/http.py).
+        return GraphQLError(
+            DATABASE_UNAVAILABLE.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=original,
+            extensions=DATABASE_UNAVAILABLE.as_extensions(),
+        )
     if _is_request_error(error):
         extensions = {"code": INVALID_DOCUMENT, **(error.extensions or {})}
         message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
@@ -75,8 +90,10 @@ def format_error(error: GraphQLError, hide_suggestions: bool = False) -> GraphQL
 def log_errors(errors: list[GraphQLError]) -> None:
     """Log unexpected errors in full; expected ones are the client's business."""
     for error in errors:
-        if not is_expected(error):
-            original = error.original_error
+        original = error.original_error
+        if original is not None and database_unreachable(original):
+            log.warning("database unavailable under a resolver: %s", type(original).__name__)
+        elif not is_expected(error):
             log.error(
                 "unexpected error in GraphQL resolver at %s: %s",
                 ".".join(str(p) for p in error.path or []),

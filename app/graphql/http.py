@@ -26,8 +26,6 @@ import orjson
 from litestar import Request, Response, get, post
 from litestar.controller import Controller
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -36,6 +34,7 @@ from strawberry.types.graphql import OperationType
 
 from app.cache.commit import announced
 from app.config import Settings
+from app.db.availability import database_unreachable
 from app.db.routing import Route
 from app.errors import (
     Forbidden,
@@ -374,6 +373,10 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
             try:
                 op, remember = await _document(state, guards, principal, op)
                 result = await _run(schema, context, op, request.method)
+                if (lost := _database_lost(result)) is not None:
+                    # The connection died under a resolver: answer like any other outage
+                    # (503, or the primary for a replica read), not as a masked bug.
+                    raise lost
             except RequestError as exc:
                 decision = await _charge_one(context)
                 await session.rollback()
@@ -389,14 +392,17 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
                 guard.decision = await _charge_one(context)
             committed = _should_commit(result)
             if committed:
+                await context.jobs.stage(session)
                 await session.commit()
-                await context.jobs.flush(state.queue)
                 await announced(session)
+                await context.jobs.deliver(
+                    state.queue, session, state.settings.outbox.enqueue_timeout_s
+                )
             else:
                 await session.rollback()
                 context.jobs.discard()
-    except _DB_DOWN as exc:
-        if route.replica:
+    except Exception as exc:
+        if route.replica and database_unreachable(exc):
             raise _ReplicaMiss from exc
         raise
     if committed and route.writes:
@@ -495,7 +501,12 @@ async def execute(
         )
 
 
-_DB_DOWN = (OperationalError, InterfaceError, PoolTimeout, OSError, ConnectionError)
+def _database_lost(result: ExecutionResult) -> BaseException | None:
+    for error in result.errors or []:
+        original = error.original_error
+        if original is not None and database_unreachable(original):
+            return original
+    return None
 
 
 async def _ip_headers(state: AppState, request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -535,7 +546,7 @@ def _failure(exc: Exception) -> Reply:
     """Expected errors as themselves, an unreachable database as 503, anything else masked."""
     if isinstance(exc, ParleyError):
         return _error_reply(exc)
-    if isinstance(exc, _DB_DOWN) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+    if database_unreachable(exc):
         metrics.db_unavailable()
         log.error("database unavailable: %s", exc)
         return _error_reply(

@@ -138,6 +138,18 @@ JOBS_IN_PROGRESS = Gauge(
     namespace=NAMESPACE,
     multiprocess_mode="livesum",
 )
+OUTBOX_DEPTH = Gauge(
+    "outbox_depth",
+    "Jobs recorded in the job outbox and not yet handed to arq (sampled by the relay).",
+    namespace=NAMESPACE,
+    multiprocess_mode="livemax",
+)
+OUTBOX_JOBS = Counter(
+    "outbox_jobs",
+    "Outbox jobs by who handed them to arq (request, relay) and outcome (delivered, left).",
+    ["path", "outcome"],
+    namespace=NAMESPACE,
+)
 
 # --- Product features (incremented by their domains) --------------------------------------------
 RATE_LIMIT_REFUSALS = Counter(
@@ -324,6 +336,18 @@ def job_finished(function: str, outcome: str, seconds: float) -> None:
     JOBS_IN_PROGRESS.labels(function).dec()
     JOBS.labels(function, outcome).inc()
     JOB_DURATION.labels(function).observe(seconds)
+
+
+def outbox_depth(depth: int) -> None:
+    """The number of jobs waiting in the outbox."""
+    OUTBOX_DEPTH.set(depth)
+
+
+def outbox_jobs(path: str, outcome: str, count: int = 1) -> None:
+    """`count` outbox jobs were handed to arq ("delivered") or left for later ("left") by
+    `path` ("request" right after commit, or "relay")."""
+    if count:
+        OUTBOX_JOBS.labels(path, outcome).inc(count)
 
 
 def rate_limit_refused(limit: str) -> None:

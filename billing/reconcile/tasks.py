@@ -82,6 +82,7 @@ async def reconcile(state: AppState, now: dt.datetime | None = None) -> Report:
                 note = await service.apply_fetched_subscription(
                     session, entity, now, grace=_grace(state), jobs=jobs
                 )
+                await jobs.stage(session)  # the subscription's workspace is the tenant here
                 stale_checkout = entity.status == "created" and now - item.added_at > dt.timedelta(
                     seconds=settings.checkout_watch_s
                 )
@@ -102,8 +103,17 @@ async def reconcile(state: AppState, now: dt.datetime | None = None) -> Report:
                     failed=False,
                 )
         report.notes.append(note)
-    await jobs.flush(state.queue)
+    async with state.sessions() as session:
+        await jobs.deliver(state.queue, session, state.settings.outbox.enqueue_timeout_s)
     return report
+
+
+async def _deliver(ctx: dict[str, Any], jobs: JobBuffer) -> None:
+    state: AppState = ctx["state"]
+    async with state.sessions() as session:
+        await jobs.deliver(
+            ctx.get("redis") or state.queue, session, state.settings.outbox.enqueue_timeout_s
+        )
 
 
 async def reconcile_razorpay(ctx: dict[str, Any]) -> str:
@@ -139,7 +149,8 @@ async def confirm_payment(ctx: dict[str, Any], workspace_id: str, payment_id: st
         notes = await service.apply_fetched_payment(
             session, workspace, payment, subscription, now, grace=_grace(state), jobs=jobs
         )
-    await jobs.flush(ctx.get("redis") or state.queue)
+        await jobs.stage(session)
+    await _deliver(ctx, jobs)
     return "; ".join(notes)[:500]
 
 
@@ -169,7 +180,8 @@ async def cancel_replaced_subscription(
         note = await subscriptions.apply_snapshot(
             session, held, entity, dt.datetime.now(dt.UTC), grace=_grace(state), jobs=jobs
         )
-    await jobs.flush(ctx.get("redis") or state.queue)
+        await jobs.stage(session)
+    await _deliver(ctx, jobs)
     return note
 
 

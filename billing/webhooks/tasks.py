@@ -55,13 +55,17 @@ async def process_razorpay_event(ctx: dict[str, Any], event_id: str) -> str:
             await repository.commit_without_waiting_for_disk(session)
             outcome = await service.process(session, event, grace=grace, jobs=jobs)
             await repository.finish(session, event_id, status=outcome.status, outcome=outcome.note)
+            await jobs.stage(session)
     except Exception as exc:
         jobs.discard()
         await _record_failure(state, event_id, exc)
         raise
     if outcome.status == "unmatched":
         log.warning("razorpay event %s unmatched: %s", event_id, outcome.note)
-    await jobs.flush(ctx.get("redis") or state.queue)
+    async with state.sessions() as session:
+        await jobs.deliver(
+            ctx.get("redis") or state.queue, session, state.settings.outbox.enqueue_timeout_s
+        )
     return f"{outcome.status}: {outcome.note}"[:500]
 
 

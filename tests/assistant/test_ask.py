@@ -235,7 +235,9 @@ async def test_visitors_see_only_their_own_conversations(extractive: Stack) -> N
         theirs = await assistant.ask(
             session, visitor("v-2"), settings, state.redis, jobs, question="Hi?"
         )
-    await jobs.flush(state.queue)
+        await jobs.stage(session)
+    async with state.sessions() as session:
+        await jobs.deliver(state.queue, session, settings.outbox.enqueue_timeout_s)
     assert mine.conversation.visitor_id == "v-1"
     page = PageRequest(limit=10, after=None)
     async with tenant_transaction(state.sessions, ws) as session:

@@ -114,3 +114,20 @@ async def test_a_failing_embedding_endpoint_leaves_keyword_search(
     assert result["citations"], result  # found by its words alone
     assert "five" in result["content"]
     assert len(fake_openai.calls("embeddings")) == before + 1  # no retry kept the visitor waiting
+
+
+async def test_a_model_slower_than_the_timeout_counts_as_failing(
+    guarded: Stack, fake_openai: FakeOpenAI
+) -> None:
+    openai = guarded.settings.openai.model_copy(update={"timeout_s": 0.5})
+    async with make_stack(guarded.settings.model_copy(update={"openai": openai})) as impatient:
+        tenant = await impatient.factory.tenant()
+        await add_document(tenant, POLICY, "TEXT")
+        await impatient.drain()
+        # Each reply would start after 3 s: both tries time out, which opens the breaker, and
+        # the third try composes from the passages instead of waiting again.
+        fake_openai.script("chat", *[Reply(text="Too late [1].", delay_s=3.0)] * 3)
+        slow = await answer(impatient, tenant, "How long do refunds take?")
+        assert (slow["status"], slow["mode"]) == ("COMPLETE", "EXTRACTIVE"), slow
+        assert "five business days" in slow["content"]
+        assert len(fake_openai.calls("chat")) == 2

@@ -26,6 +26,8 @@ SERIES = [
     "parley_db_routes_total",
     "parley_db_unavailable_total",
     "parley_queue_depth",
+    "parley_outbox_depth",
+    "parley_outbox_jobs_total",
     "parley_jobs_total",
     "parley_job_duration_seconds",
     "parley_jobs_in_progress",
