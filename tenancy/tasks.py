@@ -116,8 +116,7 @@ async def purge_expired_records(ctx: dict[str, Any]) -> dict[str, int]:
 FUNCTIONS = [send_invitation_email]
 CRON_JOBS: list[Any] = [
     # Daily at 03:17 (off the hour, when other crons crowd); unique: one worker runs it.
-    # No longer timeout than other jobs: arq leases every job of a worker for its longest
-    # timeout + 10 s, so an hour here kept the answer of a crashed worker waiting an hour.
-    # A purge cut short resumes the next day (it deletes what is left).
-    cron(purge_expired_records, hour={3}, minute={17}, unique=True),
+    # An hour's timeout is fine on the cron queue's own worker (app/worker.py): arq leases
+    # every job of a worker for its longest timeout + 10 s, which no answer job shares.
+    cron(purge_expired_records, hour={3}, minute={17}, unique=True, timeout=3600),
 ]
