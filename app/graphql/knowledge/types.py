@@ -10,6 +10,7 @@ import strawberry
 from app.graphql.node import Node, to_global_id
 from app.knowledge.models import Document as DocumentModel
 from app.knowledge.models import KnowledgeBase as KnowledgeBaseModel
+from app.knowledge.repository import DocumentRow
 from app.knowledge.search import Passage as PassageResult
 
 
@@ -69,8 +70,8 @@ class Document(Node):
     )
 
     @classmethod
-    def from_model(cls, doc: DocumentModel) -> Document:
-        """Convert a row."""
+    def from_model(cls, doc: DocumentModel | DocumentRow) -> Document:
+        """Convert an entity or a row of the documents table."""
         return cls(
             id=to_global_id("Document", doc.id),
             title=doc.title,
@@ -102,8 +103,8 @@ class FaqEntry(Node):
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
 
     @classmethod
-    def from_model(cls, doc: DocumentModel, answer: str) -> FaqEntry:
-        """Convert a row and its answer text."""
+    def from_model(cls, doc: DocumentModel | DocumentRow, answer: str) -> FaqEntry:
+        """Convert an entity or a row of the documents table, and its answer text."""
         return cls(
             id=to_global_id("FaqEntry", doc.id),
             question=doc.title,
