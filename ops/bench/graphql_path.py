@@ -435,7 +435,7 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
     out: dict[str, Any] = {}
     try:
         app = create_app(settings, state)
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             for op in ("op1", "op2"):
                 rng = random.Random(3)  # noqa: S311 - load, not secrets
@@ -443,6 +443,7 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
                 async def one(op: str = op, rng: random.Random = rng) -> None:
                     ws = rng.choice(seeded.workspaces)
                     headers = {"authorization": f"Bearer {seeded.token}", "x-workspace-id": ws}
+                    variables: dict[str, Any]
                     if op == "op1":
                         query, variables = OP1, {"first": 20}
                     else:
