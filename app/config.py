@@ -44,7 +44,10 @@ class DatabaseSettings(BaseSettings):
     app_password: SecretStr | None = Field(
         None, description="Password `parley migrate` sets on the application role."
     )
-    pool_size: int = Field(10, description="Connections kept open per process.")
+    # Above the concurrency one process sees: when more requests hold a connection than the
+    # pool keeps, the extra ("overflow") ones are closed as they come back and reopened by the
+    # next burst, a new PostgreSQL backend per request (measured in ops/bench/graphql_path.py).
+    pool_size: int = Field(20, description="Connections kept open per process.")
     max_overflow: int = Field(10, description="Extra connections allowed under load.")
     pool_timeout: float = Field(
         5.0, description="Seconds to wait for a free connection before failing with 503."

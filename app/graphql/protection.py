@@ -40,6 +40,9 @@ async def charge(context: Context, points: int, answers: int = 0) -> Decision | 
     """Charge the request's caller; inside the request's transaction (plan limits are read
     under the tenant)."""
     state = context.state
+    if not state.settings.ratelimit.enabled:
+        # Nothing to charge: skip even taking the request's connection for it.
+        return None
     async with context.db() as session:
         return await ratelimit.admit(
             session,

@@ -34,6 +34,7 @@ from app.graphql.leads.mutations import LeadsMutation
 from app.graphql.leads.queries import LeadsQuery
 from app.graphql.node import Node, resolve_node
 from app.graphql.protection import Protection
+from app.graphql.resolvers import direct_plain_fields
 from app.graphql.scalars import SCALARS
 from app.graphql.tenancy.mutations import TenancyMutation
 from app.graphql.tenancy.queries import TenancyQuery
@@ -104,10 +105,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection)
-    return ParleySchema(
+    schema = ParleySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
+    direct_plain_fields(schema)
+    return schema

@@ -503,10 +503,10 @@ async def document_chunks(
 
 async def get_document(
     session: AsyncSession, principal: Principal, document_id: uuid.UUID
-) -> Document | None:
-    """A document of the current workspace, or None."""
+) -> repository.DocumentRow | None:
+    """A document of the current workspace (a read-only row), or None."""
     workspace_id = principal.require_role(Role.MEMBER)
-    return await repository.get_document(session, workspace_id, document_id)
+    return await repository.get_document_row(session, workspace_id, document_id)
 
 
 async def list_documents(
@@ -516,8 +516,8 @@ async def list_documents(
     *,
     status: str | None = None,
     faq: bool = False,
-) -> Page[Document]:
-    """Documents (or FAQ entries), newest first."""
+) -> Page[repository.DocumentRow]:
+    """Documents (or FAQ entries) as read-only rows, newest first."""
     workspace_id = principal.require_role(Role.MEMBER)
     kinds = ("faq",) if faq else DOCUMENT_KINDS
     rows = await repository.list_documents(session, workspace_id, page, kinds=kinds, status=status)

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenancy.accounts.models import AuthSession, RefreshToken, User
@@ -104,16 +104,21 @@ async def revoke_user_sessions(
     await session.execute(query.values(revoked_at=func.now(), revoked_reason=reason))
 
 
+# Run on every authenticated request: built once, so a request neither rebuilds the
+# expression nor walks it again for SQLAlchemy's compiled-statement cache key.
+_SESSION_IS_ACTIVE = select(AuthSession.id).where(
+    AuthSession.id == bindparam("session_id"),
+    AuthSession.user_id == bindparam("user_id"),
+    AuthSession.revoked_at.is_(None),
+    AuthSession.expires_at > bindparam("now"),
+)
+
+
 async def session_is_active(
     session: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, now: dt.datetime
 ) -> bool:
     """True when the session exists for that user, is not revoked and has not expired."""
     found = await session.scalar(
-        select(AuthSession.id).where(
-            AuthSession.id == session_id,
-            AuthSession.user_id == user_id,
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > now,
-        )
+        _SESSION_IS_ACTIVE, {"session_id": session_id, "user_id": user_id, "now": now}
     )
     return found is not None

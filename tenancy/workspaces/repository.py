@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.pagination import PageRequest
@@ -63,15 +63,21 @@ async def list_user_workspaces(
     return [(row[0], row[1]) for row in await session.execute(query)]
 
 
+# Run on every request of a user in a workspace: built once (see accounts/repository.py).
+_ROLE = select(Membership.role).where(
+    Membership.workspace_id == bindparam("workspace_id"),
+    Membership.user_id == bindparam("user_id"),
+)
+
+
 async def get_role(
     session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> str | None:
     """The user's role in the workspace, or None when not a member."""
-    return await session.scalar(
-        select(Membership.role).where(
-            Membership.workspace_id == workspace_id, Membership.user_id == user_id
-        )
+    role: str | None = await session.scalar(
+        _ROLE, {"workspace_id": workspace_id, "user_id": user_id}
     )
+    return role
 
 
 async def get_membership(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
 import strawberry
@@ -21,10 +22,11 @@ from app.graphql.pagination import Connection, connection
 from app.graphql.permissions import IsDashboardCaller
 from app.knowledge import service as knowledge
 from app.knowledge.models import Document as DocumentModel
+from app.knowledge.repository import DocumentRow
 from app.pagination import page_request
 
 
-async def faq_entries(info: Info, docs: list[DocumentModel]) -> list[FaqEntry]:
+async def faq_entries(info: Info, docs: Sequence[DocumentModel | DocumentRow]) -> list[FaqEntry]:
     """FAQ entries with their answers (one query for all)."""
     if not docs:
         return []

@@ -15,7 +15,7 @@ from app.graphql.pagination import Connection, connection
 from app.graphql.tenancy.types import User
 from app.knowledge.models import Document as DocumentModel
 from app.knowledge.models import KnowledgeBase as KnowledgeBaseModel
-from app.knowledge.repository import ChunkView
+from app.knowledge.repository import ChunkView, DocumentRow
 from app.knowledge.search import Passage as PassageResult
 from app.pagination import Page, page_request
 
@@ -134,8 +134,8 @@ class Document(Node):
         return connection(page, DocumentChunk.from_row, lambda row: row.id)
 
     @classmethod
-    def from_model(cls, doc: DocumentModel) -> Document:
-        """Convert a row."""
+    def from_model(cls, doc: DocumentModel | DocumentRow) -> Document:
+        """Convert an entity or a row of the documents table."""
         return cls(
             id=to_global_id("Document", doc.id),
             title=doc.title,
@@ -169,8 +169,8 @@ class FaqEntry(Node):
     updated_at: dt.datetime = strawberry.field(description="When it last changed.")
 
     @classmethod
-    def from_model(cls, doc: DocumentModel, answer: str) -> FaqEntry:
-        """Convert a row and its answer text."""
+    def from_model(cls, doc: DocumentModel | DocumentRow, answer: str) -> FaqEntry:
+        """Convert an entity or a row of the documents table, and its answer text."""
         return cls(
             id=to_global_id("FaqEntry", doc.id),
             question=doc.title,
