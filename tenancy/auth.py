@@ -22,7 +22,6 @@ from tenancy.apikeys.origins import normalize_origin, origin_allowed
 from tenancy.principal import Principal, PrincipalKind, Role
 from tenancy.security import VISITOR_PREFIX, Security
 from tenancy.security_events import service as security_events
-from tenancy.workspaces import repository as workspaces_repo
 
 log = logging.getLogger(__name__)
 
@@ -133,22 +132,21 @@ async def _user(
     claims = security.access_tokens.decode(token)
     if claims is None:
         raise Unauthenticated("The access token is not valid or has expired.")
-    await set_tenant(session, None, claims.user_id)
-    if not await accounts_repo.session_is_active(
-        session, claims.session_id, claims.user_id, dt.datetime.now(dt.UTC)
-    ):
-        raise Unauthenticated("The session has ended; log in again.")
     workspace_id = creds.workspace_id or claims.workspace_id
+    # Sets the user (and, for a member, the workspace) for the transaction as it checks.
+    active, found = await accounts_repo.authenticate_user(
+        session, claims.session_id, claims.user_id, workspace_id, dt.datetime.now(dt.UTC)
+    )
+    if not active:
+        raise Unauthenticated("The session has ended; log in again.")
     role: Role | None = None
     if workspace_id is not None:
-        found = await workspaces_repo.get_role(session, workspace_id, claims.user_id)
         if found is None:
             security_events.cross_tenant_refused(
                 credential="user", target_workspace_id=workspace_id, user_id=claims.user_id
             )
             raise Forbidden("You are not a member of that workspace.")
         role = Role(found)
-        await set_tenant(session, workspace_id, claims.user_id)
     return Principal(
         kind=PrincipalKind.USER,
         user_id=claims.user_id,

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenancy.accounts.models import AuthSession, RefreshToken, User
@@ -106,19 +106,32 @@ async def revoke_user_sessions(
 
 # Run on every authenticated request: built once, so a request neither rebuilds the
 # expression nor walks it again for SQLAlchemy's compiled-statement cache key.
-_SESSION_IS_ACTIVE = select(AuthSession.id).where(
-    AuthSession.id == bindparam("session_id"),
-    AuthSession.user_id == bindparam("user_id"),
-    AuthSession.revoked_at.is_(None),
-    AuthSession.expires_at > bindparam("now"),
+_AUTHENTICATE_USER = text(
+    "SELECT session_active, member_role "
+    "FROM authenticate_user(:session_id, :user_id, :workspace_id, :now)"
 )
 
 
-async def session_is_active(
-    session: AsyncSession, session_id: uuid.UUID, user_id: uuid.UUID, now: dt.datetime
-) -> bool:
-    """True when the session exists for that user, is not revoked and has not expired."""
-    found = await session.scalar(
-        _SESSION_IS_ACTIVE, {"session_id": session_id, "user_id": user_id, "now": now}
-    )
-    return found is not None
+async def authenticate_user(
+    session: AsyncSession,
+    session_id: uuid.UUID,
+    user_id: uuid.UUID,
+    workspace_id: uuid.UUID | None,
+    now: dt.datetime,
+) -> tuple[bool, str | None]:
+    """In one round trip (migration 0009): scope the transaction to the user, check that the
+    session is active, and when it is and `workspace_id` is given, read the user's role there
+    and, if they are a member, scope the transaction to the workspace too. Returns (session
+    active, role or None)."""
+    row = (
+        await session.execute(
+            _AUTHENTICATE_USER,
+            {
+                "session_id": session_id,
+                "user_id": user_id,
+                "workspace_id": workspace_id,
+                "now": now,
+            },
+        )
+    ).one()
+    return bool(row.session_active), row.member_role

@@ -35,9 +35,10 @@ async def test_statement_counts_do_not_grow_with_data(
         await client.op("CreateSecretKey", {"input": {"name": f"k{i}"}})
     large = {name: await _count(sql_log, client, name) for name in small}
     assert large == small, sql_log.statements
-    # The figures themselves, locked: authentication (set user, session check, membership,
-    # set tenant) is 4; each field adds its queries. A change here must be deliberate.
-    assert small == {"Viewer": 6, "CurrentWorkspace": 6, "WorkspaceAdmin": 9}
+    # The figures themselves, locked: authentication is 1 (authenticate_user sets the user,
+    # checks the session and membership and sets the tenant); each field adds its queries.
+    # A change here must be deliberate.
+    assert small == {"Viewer": 3, "CurrentWorkspace": 3, "WorkspaceAdmin": 6}
 
 
 async def _count_op(
@@ -91,6 +92,6 @@ async def test_benchmark_operations_have_fixed_statement_counts(
         for name, (op, variables) in counts(first).items()
     }
     assert large == small, sql_log.statements
-    # Authentication is 4 statements (set user, session, membership, set tenant); then the
+    # Authentication is 1 statement (authenticate_user, migration 0009); then the
     # page is 1 + 1 for the authors, the document is 1 + 1 for its chunks, the rename is 1.
-    assert small == {"DocumentPage": 6, "DocumentWithChunks": 6, "RenameDocument": 5}
+    assert small == {"DocumentPage": 3, "DocumentWithChunks": 3, "RenameDocument": 2}
