@@ -1,0 +1,54 @@
+"""Judging one hostile attempt: how it ended, and whether it ended cleanly."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support.graphql import Result
+
+# Expected refusals: the caller is wrong, nothing broke.
+CLEAN_CODES = {
+    "NOT_FOUND",
+    "FORBIDDEN",
+    "VALIDATION",
+    "UNAUTHENTICATED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BAD_REQUEST",
+    "CONFLICT",
+    "PERSISTED_QUERY_NOT_IN_LIST",
+}
+# Signs of an unhandled exception or internals in a response.
+_INTERNALS = re.compile(
+    r"Traceback|File \"|/site-packages/|\.py\", line|INTERNAL_SERVER_ERROR|asyncpg|sqlalchemy",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How an attempt ended: an error code, `null` (nothing found) or `data`."""
+
+    outcome: str
+    problems: tuple[str, ...]
+
+
+def judge(result: Result, text: str, field: str, allowed: set[str] = CLEAN_CODES) -> Verdict:
+    """Check status, error shape and internals; return the outcome for the tally."""
+    problems: list[str] = []
+    if result.status >= 500:
+        problems.append(f"status {result.status}")
+    if _INTERNALS.search(text):
+        problems.append("internals in the response")
+    errors: list[dict[str, Any]] = result.body.get("errors") or []
+    codes = [str((e.get("extensions") or {}).get("code")) for e in errors]
+    for code in codes:
+        if code not in allowed:
+            problems.append(f"error code {code}")
+    if errors:
+        outcome = codes[0]
+    else:
+        data = result.body.get("data") or {}
+        outcome = "null" if data.get(field) is None else "data"
+    return Verdict(outcome, tuple(problems))
