@@ -18,6 +18,7 @@ CLEAN_CODES = {
     "BAD_REQUEST",
     "CONFLICT",
     "PERSISTED_QUERY_NOT_IN_LIST",
+    "UNAVAILABLE",
 }
 # Signs of an unhandled exception or internals in a response.
 _INTERNALS = re.compile(
@@ -37,12 +38,15 @@ class Verdict:
 def judge(result: Result, text: str, field: str, allowed: set[str] = CLEAN_CODES) -> Verdict:
     """Check status, error shape and internals; return the outcome for the tally."""
     problems: list[str] = []
-    if result.status >= 500:
+    errors: list[dict[str, Any]] = result.body.get("errors") or []
+    codes = [str((e.get("extensions") or {}).get("code")) for e in errors]
+    # 503 UNAVAILABLE is the documented answer while Redis is unreachable (answer budgets
+    # cannot be charged); a busy test machine makes Redis miss its 40 ms deadline now and then.
+    unavailable = result.status == 503 and codes and set(codes) == {"UNAVAILABLE"}
+    if result.status >= 500 and not unavailable:
         problems.append(f"status {result.status}")
     if _INTERNALS.search(text):
         problems.append("internals in the response")
-    errors: list[dict[str, Any]] = result.body.get("errors") or []
-    codes = [str((e.get("extensions") or {}).get("code")) for e in errors]
     for code in codes:
         if code not in allowed:
             problems.append(f"error code {code}")
