@@ -112,15 +112,12 @@ class Slot:
     argument: str
     path: tuple[str, ...]  # input-object fields below the argument; () for the argument itself
     kind: str  # "id" or "cursor"
+    many: bool = False  # typed [ID]: the value is sent as a one-item list
 
     @property
     def label(self) -> str:
         """Like `input.conversationId`."""
         return ".".join((self.argument, *self.path))
-
-
-def _type_str(type_: Any) -> str:
-    return str(type_)
 
 
 def id_slots(field: GraphQLField) -> list[Slot]:
@@ -130,7 +127,7 @@ def id_slots(field: GraphQLField) -> list[Slot]:
     def walk(arg: str, path: tuple[str, ...], type_: GraphQLInputType, seen: set[str]) -> None:
         named = _unwrap(type_)
         if isinstance(named, GraphQLScalarType) and named.name == "ID":
-            found.append(Slot(arg, path, "id"))
+            found.append(Slot(arg, path, "id", isinstance(_strip(type_), GraphQLList)))
         elif isinstance(named, GraphQLInputObjectType) and named.name not in seen:
             for name, inner in named.fields.items():
                 walk(arg, (*path, name), inner.type, seen | {named.name})
@@ -189,13 +186,14 @@ class Probe:
     def variables(self, value: str, overrides: Overrides) -> dict[str, Any]:
         """The variables with `value` planted in the slot (and fresh values where asked)."""
         variables = _fresh(self.base_variables, overrides)
+        planted: Any = [value] if self.slot.many else value
         if not self.slot.path:
-            variables[self.slot.argument] = value
+            variables[self.slot.argument] = planted
             return variables
         target = variables.setdefault(self.slot.argument, {})
         for name in self.slot.path[:-1]:
             target = target.setdefault(name, {})
-        target[self.slot.path[-1]] = value
+        target[self.slot.path[-1]] = planted
         return variables
 
 
@@ -242,7 +240,7 @@ def probes(schema: GraphQLSchema, overrides: Overrides, depth: int = 3) -> list[
             slots = id_slots(field)
             if not slots:
                 continue
-            declared = ", ".join(f"${a}: {_type_str(arg.type)}" for a, arg in field.args.items())
+            declared = ", ".join(f"${a}: {arg.type!s}" for a, arg in field.args.items())
             passed = ", ".join(f"{a}: ${a}" for a in field.args)
             head = f"{root} Probe" + (f"({declared})" if declared else "")
             call = name + (f"({passed})" if passed else "")
@@ -292,7 +290,7 @@ def nested_connections(
                 if a == "after" or is_required_argument(arg)
             ]
             declared = [f"${a}: ID!" for a in required] + [
-                f"${name}_{a}: {_type_str(arg.type)}" for a, arg in inner
+                f"${name}_{a}: {arg.type!s}" for a, arg in inner
             ]
             root_call = root_name + (
                 "(" + ", ".join(f"{a}: ${a}" for a in required) + ")" if required else ""
