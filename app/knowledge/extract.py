@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
@@ -40,6 +41,13 @@ _GENERIC = {"", "application/octet-stream", "binary/octet-stream"}
 
 MAX_PDF_PAGES = 2_000
 MAX_EXTRACTED_CHARS = 5_000_000
+# A PDF's streams are compressed: a few KiB can inflate to gigabytes of drawing instructions,
+# and pypdf parses those in pure Python (roughly 0.1-1 s per MiB). Bound what one stream and
+# one page may inflate to, the whole document, and the time spent reading it.
+MAX_PDF_STREAM_BYTES = 8 * 1024 * 1024
+MAX_PDF_PAGE_CONTENT_BYTES = 2 * 1024 * 1024
+MAX_PDF_CONTENT_BYTES = 64 * 1024 * 1024
+MAX_PDF_EXTRACT_S = 120.0
 
 
 class ExtractionFailed(Exception):
@@ -268,24 +276,70 @@ def _html_blocks(text: str) -> list[Block]:
     return parser.blocks
 
 
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MiB"
+
+
 def _pdf_blocks(data: bytes) -> list[Block]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError, PyPdfError
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError, PdfReadError, PyPdfError
+
+    deadline = time.monotonic() + MAX_PDF_EXTRACT_S
+
+    def check_deadline(*_: object) -> None:
+        # Called by pypdf before each drawing operator: stops a page that never ends.
+        if time.monotonic() > deadline:
+            raise ExtractionFailed(
+                f"Reading the PDF's text took longer than {MAX_PDF_EXTRACT_S:.0f} s; "
+                "split it into smaller files."
+            )
 
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise ExtractionFailed("The PDF is password-protected; upload an unprotected copy.")
-        pages = reader.pages
-        if len(pages) > MAX_PDF_PAGES:
-            raise ExtractionFailed(f"The PDF has {len(pages)} pages; the limit is {MAX_PDF_PAGES}.")
-        blocks: list[Block] = []
-        for number, page in enumerate(pages, start=1):
-            page_text = page.extract_text() or ""
-            for paragraph in _paragraphs(page_text.replace("\r", "\n")):
-                blocks.append(Block((f"Page {number}",), re.sub(r"[ \t]+", " ", paragraph)))
+        with apply_configuration(
+            zlib_maximum_output_length=MAX_PDF_STREAM_BYTES,
+            lzw_maximum_output_length=MAX_PDF_STREAM_BYTES,
+            run_length_maximum_output_length=MAX_PDF_STREAM_BYTES,
+            maximum_declared_stream_length=MAX_PDF_STREAM_BYTES,
+        ):
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise ExtractionFailed("The PDF is password-protected; upload an unprotected copy.")
+            pages = reader.pages
+            if len(pages) > MAX_PDF_PAGES:
+                raise ExtractionFailed(
+                    f"The PDF has {len(pages)} pages; the limit is {MAX_PDF_PAGES}."
+                )
+            # Measure every page before reading any: a bomb is refused in a second or two,
+            # not after minutes of parsing the pages before it.
+            inflated = 0
+            for number, page in enumerate(pages, start=1):
+                check_deadline()
+                contents = page.get_contents()
+                size = len(contents.get_data()) if contents is not None else 0
+                if size > MAX_PDF_PAGE_CONTENT_BYTES:
+                    raise ExtractionFailed(
+                        f"Page {number} of the PDF inflates to {size:,} bytes of drawing "
+                        f"instructions; the limit is {_mib(MAX_PDF_PAGE_CONTENT_BYTES)} a page."
+                    )
+                inflated += size
+                if inflated > MAX_PDF_CONTENT_BYTES:
+                    raise ExtractionFailed(
+                        f"The PDF inflates to more than {_mib(MAX_PDF_CONTENT_BYTES)} of "
+                        "drawing instructions; split it into smaller files."
+                    )
+            blocks: list[Block] = []
+            for number, page in enumerate(pages, start=1):
+                check_deadline()
+                page_text = page.extract_text(visitor_operand_before=check_deadline) or ""
+                for paragraph in _paragraphs(page_text.replace("\r", "\n")):
+                    blocks.append(Block((f"Page {number}",), re.sub(r"[ \t]+", " ", paragraph)))
     except ExtractionFailed:
         raise
+    except LimitReachedError as exc:
+        raise ExtractionFailed(
+            f"The PDF holds a stream that inflates past {_mib(MAX_PDF_STREAM_BYTES)}; "
+            "it cannot be processed."
+        ) from exc
     except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise ExtractionFailed(f"The PDF could not be read: {exc}") from exc
     if not blocks:

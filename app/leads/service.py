@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.assistant import service as conversations
 from app.db.ids import uuid7
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.leads import repository
@@ -52,6 +53,12 @@ async def capture(session: AsyncSession, principal: Principal, data: LeadInput) 
     phone = _optional(data.phone, "phone", 40)
     if phone is not None and not _PHONE.match(phone):
         raise ValidationFailed("phone is not a valid phone number.", field="phone")
+    if data.conversation_id is not None and (
+        await conversations.get_conversation(session, principal, data.conversation_id) is None
+    ):
+        # Only the visitor's own conversation may be linked: an id from another workspace
+        # (or another visitor) would otherwise be stored and shown to this workspace's team.
+        raise NotFound("No such conversation.", field="conversationId")
     now = dt.datetime.now(dt.UTC)
     lead, created = await repository.upsert(
         session,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
+from tests.support.ai import Stack
 from tests.support.factories import Factory, make_widget
+from tests.support.knowledge import add_document
 
 
 async def _visitor(factory: Factory, tenant=None):  # type: ignore[no-untyped-def]
@@ -116,3 +118,40 @@ async def test_only_visitors_submit_leads(factory: Factory) -> None:
     tenant = await factory.tenant()
     result = await tenant.gql.op("SubmitLead", {"input": {"email": "a@b.co", "consent": True}})
     assert result.code == "FORBIDDEN"
+
+
+async def test_a_lead_links_only_the_visitors_own_conversation(extractive: Stack) -> None:
+    # Found by tests/hostile/test_cross_tenant_probe.py: the conversation id was stored as
+    # given, so a visitor could attach another workspace's (or visitor's) conversation.
+    widget, visitor = await _visitor(extractive.factory)
+    other_widget, other_visitor = await _visitor(extractive.factory)
+    await add_document(widget.tenant, "Returns are accepted within 30 days.")
+    await add_document(other_widget.tenant, "Returns are accepted within 30 days.")
+    await extractive.drain()
+    own = (await visitor.op("WidgetAsk", {"input": {"question": "Returns?"}})).data["ask"]
+    foreign = (await other_visitor.op("WidgetAsk", {"input": {"question": "Returns?"}})).data
+    await extractive.drain()  # answer the questions: no job may outlive the test
+    same_workspace = widget.visitor(str((await widget.session())["visitorToken"]))
+    for client, conversation in (
+        (visitor, foreign["ask"]["conversation"]["id"]),
+        (same_workspace, own["conversation"]["id"]),
+    ):
+        refused = await client.op(
+            "SubmitLead",
+            {"input": {"email": "x@example.com", "consent": True, "conversationId": conversation}},
+        )
+        assert refused.code == "NOT_FOUND"
+    assert (await widget.tenant.gql.op("Leads")).data["leads"]["edges"] == []
+    linked = await visitor.op(
+        "SubmitLead",
+        {
+            "input": {
+                "email": "x@example.com",
+                "consent": True,
+                "conversationId": own["conversation"]["id"],
+            }
+        },
+    )
+    assert linked.data["submitLead"] is True
+    [lead] = (await widget.tenant.gql.op("Leads")).data["leads"]["edges"]
+    assert lead["node"]["conversationId"] == own["conversation"]["id"]
