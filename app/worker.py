@@ -54,16 +54,6 @@ def functions() -> list[Any]:
     ]
 
 
-def interactive_functions() -> list[Any]:
-    """The jobs enqueued on the interactive queue (answers). Its worker registers only these:
-    arq takes a dead worker's job again only after the longest timeout among the worker's
-    functions (+10 s), so a long bulk or cron timeout there would hold a visitor's answer for
-    as long after a crash."""
-    from app.assistant import tasks as assistant_tasks
-
-    return [*assistant_tasks.FUNCTIONS]
-
-
 def cron_jobs() -> list[Any]:
     """Every domain's periodic jobs."""
     from app.assistant import tasks as assistant_tasks
@@ -156,13 +146,16 @@ def build_workers(
 
     knobs = settings.worker
     workers = []
-    # (queue, its functions, max jobs, poll delay, job timeout, cron jobs). The periodic jobs
-    # get a queue of their own, served wherever the interactive queue is (as before), so their
-    # hour-long timeouts never delay the retry of an answer.
+    # (queue, its functions, max jobs, poll delay, job timeout, cron jobs). Both job queues
+    # know every function, so no job can land where its function is unknown. arq takes a dead
+    # worker's job again only after the longest timeout among its worker's functions (+10 s):
+    # the interactive queue's timeout is short, so a crashed worker's answer (or payment) is
+    # retried within WORKER_INTERACTIVE_JOB_TIMEOUT_S + 10 s, and the periodic jobs, whose
+    # timeouts are long, get a queue of their own, served wherever the interactive one is.
     loops: tuple[tuple[str, list[Any], int, float, int, list[Any]], ...] = (
         (
             QUEUE_INTERACTIVE,
-            interactive_functions(),
+            functions(),
             knobs.interactive_max_jobs,
             knobs.interactive_poll_delay_s,
             knobs.interactive_job_timeout_s,
