@@ -456,6 +456,8 @@ async def soak(args: argparse.Namespace, port: int, admin_dsn: str, pids: dict[s
 def main() -> int:
     """Start the stack, run the soak, stop everything."""
     args = _arguments()
+    # SIGTERM (a timeout, Ctrl-C from a supervisor) still stops the servers below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = Path(tempfile.mkdtemp(prefix="parley-soak-"))
     pg, redis = LocalPostgres(root / "pg"), LocalRedis()
     children: list[subprocess.Popen[bytes]] = []

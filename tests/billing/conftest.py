@@ -12,16 +12,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from arq.worker import Worker
 from pydantic import SecretStr
 
 from app.config import BillingSettings, RazorpaySettings, Settings
 from app.db.engine import asyncpg_dsn
 from app.jobs import QUEUE_INTERACTIVE
-from app.queue import redis_settings
 from app.server import create_app
 from app.state import AppState
-from app.worker import functions
+from app.worker import build_workers
 from tests.conftest import make_settings
 from tests.support.factories import Factory
 from tests.support.graphql import GraphQL
@@ -133,23 +131,11 @@ class Billing:
         return await self.http.post("/webhooks/razorpay", content=raw, headers=sent)
 
     async def drain(self) -> int:
-        """Run a real arq worker on the interactive queue until it is empty."""
-        state = self.state
-
-        async def startup(ctx: dict[str, Any]) -> None:
-            ctx["state"] = state
-
-        worker = Worker(
-            functions=functions(),
-            queue_name=QUEUE_INTERACTIVE,
-            redis_settings=redis_settings(state.settings),
-            on_startup=startup,
-            handle_signals=False,
-            burst=True,
-            poll_delay=0.01,
-            max_jobs=20,
-            keep_result=3600,
-        )
+        """Run the interactive queue's real arq worker (as `parley worker` builds it) until
+        the queue is empty; returns how many jobs it finished."""
+        worker = build_workers(
+            self.state.settings, self.state, burst=True, queues=(QUEUE_INTERACTIVE,)
+        )[0]
         try:
             await asyncio.wait_for(worker.main(), timeout=60)
         finally:
