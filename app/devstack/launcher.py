@@ -71,8 +71,10 @@ def prepare_services(settings: Settings, data_dir: Path) -> tuple[dict[str, str]
     return env, started
 
 
-class _Stop(Exception):
-    """Raised by the signal handler to leave the supervision loop."""
+class _Stop(BaseException):
+    """Raised by the signal handler to leave the supervision loop. A BaseException, like
+    KeyboardInterrupt, so that no `except Exception` on the way (the demo page's start, for
+    one) can swallow a Ctrl-C."""
 
 
 def _raise_stop(signum: int, frame: object) -> None:
