@@ -437,6 +437,23 @@ def environment(root: Path, db: DatabaseSettings, redis_url: str) -> dict[str, s
     }
 
 
+def stop_stack(
+    children: list[subprocess.Popen[bytes]], redis: LocalRedis, pg: LocalPostgres, root: Path
+) -> None:
+    """Stop the `parley` processes (SIGTERM, then SIGKILL after 30 s), Redis and PostgreSQL,
+    and delete the run's files."""
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    redis.stop()
+    pg.destroy()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Razorpay webhook intake benchmark.")
     parser.add_argument("--events", type=int, default=4000, help="unique events")
@@ -545,16 +562,7 @@ def main() -> int:
         seeded = asyncio.run(seed_orders(asyncpg_dsn(db.admin_url), args.workspaces, args.events))
         measured = _measure(args, root, pg, db, redis.url, children, seeded)
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        redis.stop()
-        pg.destroy()
-        shutil.rmtree(root, ignore_errors=True)
+        stop_stack(children, redis, pg, root)
 
     _cpu_report(args, measured.cpu, len(seeded), load_before)
     load = (

@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import json
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -484,16 +483,7 @@ def main() -> int:
         }
         ok = asyncio.run(soak(args, port, asyncpg_dsn(db.admin_url), pids))
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        redis.stop()
-        pg.destroy()
-        shutil.rmtree(root, ignore_errors=True)
+        webhooks.stop_stack(children, redis, pg, root)
     return 0 if ok else 1
 
 
