@@ -11,6 +11,7 @@ session factory (`app.db.engine.create_sessionmaker`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy import event
@@ -38,6 +39,17 @@ def cache_of(session: AsyncSession | Session, spec: CacheSpec[T]) -> TwoLevelCac
     """The named cache for `spec`, or None (no hub: read the database)."""
     hub = hub_of(session)
     return hub.cache(spec) if hub is not None else None
+
+
+async def read_through(
+    session: AsyncSession, spec: CacheSpec[T], entry: str, load: Callable[[], Awaitable[T]]
+) -> T:
+    """`entry` of `spec`'s cache, or `load()` (which never answers None) when missing or when
+    the session has no hub; what a replica session loads stays in this process."""
+    cache = cache_of(session, spec)
+    found = await load() if cache is None else await cache.get(entry, load, share=shares(session))
+    assert found is not None  # load never answers None
+    return found
 
 
 def shares(session: AsyncSession | Session) -> bool:

@@ -8,6 +8,7 @@ so N is interpolated (from the fixed list of supported sizes, never from input).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -257,27 +258,24 @@ _DOCUMENT_COLUMNS = tuple(Document.__table__.c)
 _DOCUMENT_ROW = select(*_DOCUMENT_COLUMNS).where(
     Document.workspace_id == bindparam("workspace_id"), Document.id == bindparam("document_id")
 )
-_DOCUMENT_PAGES: dict[tuple[bool, bool], Select[Any]] = {}
 
 
+@functools.cache
 def _document_page(by_status: bool, after: bool) -> Select[Any]:
-    key = (by_status, after)
-    query = _DOCUMENT_PAGES.get(key)
-    if query is None:
-        query = (
-            select(*_DOCUMENT_COLUMNS)
-            .where(
-                Document.workspace_id == bindparam("workspace_id"),
-                Document.kind.in_(bindparam("kinds", expanding=True)),
-            )
-            .order_by(Document.id.desc())
-            .limit(bindparam("limit"))
+    """The page query for one combination of filters, built on first use."""
+    query = (
+        select(*_DOCUMENT_COLUMNS)
+        .where(
+            Document.workspace_id == bindparam("workspace_id"),
+            Document.kind.in_(bindparam("kinds", expanding=True)),
         )
-        if by_status:
-            query = query.where(Document.status == bindparam("status"))
-        if after:
-            query = query.where(Document.id < bindparam("after"))
-        _DOCUMENT_PAGES[key] = query
+        .order_by(Document.id.desc())
+        .limit(bindparam("limit"))
+    )
+    if by_status:
+        query = query.where(Document.status == bindparam("status"))
+    if after:
+        query = query.where(Document.id < bindparam("after"))
     return query
 
 

@@ -9,7 +9,7 @@ import uuid
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache.commit import cache_of, invalidate_after_commit, shares
+from app.cache.commit import invalidate_after_commit, read_through
 from app.cache.tiered import CacheSpec
 from app.widget import repository
 from app.widget.views import ConfigView
@@ -43,11 +43,7 @@ async def config(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UU
     async def load() -> ConfigView:
         return ConfigView.of(key_id, await repository.get(session, workspace_id, key_id))
 
-    cache = cache_of(session, SPEC)
-    entry = _entry(workspace_id, key_id)
-    found = await load() if cache is None else await cache.get(entry, load, share=shares(session))
-    assert found is not None  # load never answers None
-    return found
+    return await read_through(session, SPEC, _entry(workspace_id, key_id), load)
 
 
 def forget(session: AsyncSession, workspace_id: uuid.UUID, key_id: uuid.UUID) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cache.commit import cache_of, shares
+from app.cache.commit import read_through
 from app.cache.tiered import CacheSpec
 from billing.entitlements.limits import Limit, PlanLimits
 from billing.subscriptions import service as subscriptions
@@ -59,11 +59,4 @@ async def plan_limits(session: AsyncSession, workspace_id: uuid.UUID) -> PlanLim
         until = grace.timestamp() if grace is not None and grace > now else None
         return CachedLimits(PlanLimits.of(current.effective), until)
 
-    cache = cache_of(session, SPEC)
-    entry = (
-        await load()
-        if cache is None
-        else await cache.get(str(workspace_id), load, share=shares(session))
-    )
-    assert entry is not None  # load never answers None
-    return entry.limits
+    return (await read_through(session, SPEC, str(workspace_id), load)).limits
