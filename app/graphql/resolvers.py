@@ -3,9 +3,10 @@
 Strawberry resolves a field without a resolver through two Python calls (a wrapper, then
 `StrawberryField.get_result`, then `getattr`). A page of 20 documents has over a hundred such
 fields, so after the schema is built each of them gets a resolver that does only the
-`getattr`. Fields with a resolver, permission classes, field extensions or exception
-handlers keep Strawberry's resolver; so does everything if the schema uses another default
-resolver than `getattr`.
+`getattr`; those whose type is a scalar or an enum are marked as leaves, which the
+executor reads without calling anything (app/graphql/executor.py). Fields with a resolver,
+permission classes, field extensions or exception handlers keep Strawberry's resolver; so
+does everything if the schema uses another default resolver than `getattr`.
 """
 
 from __future__ import annotations
@@ -14,18 +15,28 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLObjectType
+from graphql import (
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    get_nullable_type,
+)
 from strawberry.types.field import StrawberryField
 
 _STRAWBERRY = "strawberry-definition"
 _BASIC = "_get_basic_result"  # the name Strawberry gives its resolver of plain fields
 
 
-def _attribute(name: str) -> Callable[..., Any]:
+def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
     def resolve(source: Any, _info: Any, **_args: Any) -> Any:
         return getattr(source, name)
 
     resolve._is_default = True  # type: ignore[attr-defined] # tracing skips it, as Strawberry's
+    named = get_nullable_type(field.type)
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+        # A scalar or enum (not a list of them): app.graphql.executor reads it inline.
+        resolve.leaf = (name, named.coerce_output_value)  # type: ignore[attr-defined]
     return resolve
 
 
@@ -46,6 +57,11 @@ def direct_plain_fields(schema: strawberry.Schema) -> int:
                 and not definition.extensions
                 and getattr(resolve, "__name__", None) == _BASIC
             ):
-                field.resolve = _attribute(definition.python_name)
+                field.resolve = _attribute(definition.python_name, field)
                 replaced += 1
     return replaced
+
+
+def leaf_of(resolve: Any) -> tuple[str, Callable[[Any], Any]] | None:
+    """(attribute, coerce) when `resolve` reads a plain leaf (app.graphql.executor)."""
+    return getattr(resolve, "leaf", None)

@@ -28,6 +28,7 @@ from app.graphql.billing.queries import BillingQuery
 from app.graphql.complexity import document_limits_rule
 from app.graphql.context import Info
 from app.graphql.errors import ErrorFormatter, log_errors
+from app.graphql.executor import ParleyExecutionContext
 from app.graphql.knowledge.mutations import KnowledgeMutation
 from app.graphql.knowledge.queries import KnowledgeQuery
 from app.graphql.leads.mutations import LeadsMutation
@@ -110,6 +111,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        execution_context_class=ParleyExecutionContext,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
     direct_plain_fields(schema)
