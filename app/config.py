@@ -413,6 +413,12 @@ class ApiSettings(BaseSettings):
     max_query_cost: int = Field(
         5_000, description="Most objects a document may resolve (page sizes times nesting)."
     )
+    gc_gen0_threshold: int = Field(
+        20_000,
+        ge=0,
+        description="Allocations between young-generation garbage collections in the API "
+        "process (Python's default 700); 0 keeps Python's settings and skips gc.freeze.",
+    )
     cost_per_point: int = Field(
         100, description="Rate-limit points charged = ceil(cost / this), at least 1."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -46,6 +47,22 @@ def upload_body_limit(settings: Settings) -> int:
     return max(settings.api.max_body_bytes, uploads)
 
 
+def tune_gc(gen0_threshold: int) -> None:
+    """Fewer garbage collections while serving: everything alive after start-up (modules,
+    the schema, pools) moves out of the collector's sight (gc.freeze), and the young
+    generation is collected every `gen0_threshold` allocations instead of 700. A request
+    allocates thousands of short-lived objects, so at the default the collector ran
+    several times per request and kept rescanning what a busy process holds in flight;
+    docs/BENCHMARKS.md has the A/B figures (ops/bench/graphql_path.py). Older generations
+    keep their ratios, so cyclic garbage is still collected."""
+    if gen0_threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
 def create_app(settings: Settings | None = None, state: AppState | None = None) -> Litestar:
     """Build the application. Pass `state` to share pools with a caller (tests do)."""
     settings = settings or get_settings()
@@ -61,6 +78,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             yield
             return
         app.state.parley = await AppState.create(settings)
+        tune_gc(settings.api.gc_gen0_threshold)
         try:
             yield
         finally:
