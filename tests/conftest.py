@@ -127,15 +127,23 @@ def sql_log(state: AppState) -> Iterator[StatementLog]:
     """Record every statement sent to PostgreSQL by the app (query-count tests)."""
     from sqlalchemy import event
 
+    from app.db import raw
+
     log = StatementLog()
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
         if log.recording:
             log.statements.append(statement)
 
+    def record_driver(statement: str) -> None:
+        if log.recording:
+            log.statements.append(statement)
+
     engine = state.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    raw.statement_observers.append(record_driver)  # hot reads that skip SQLAlchemy
     try:
         yield log
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        raw.statement_observers.remove(record_driver)

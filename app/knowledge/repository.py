@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import Row, Select, bindparam, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, any_, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.raw import DriverStatement, driver_statement, fetch
 from app.knowledge.embedding.catalogue import SUPPORTED_DIMS
 from app.knowledge.models import Chunk, Document, DocumentSource, KnowledgeBase
 from app.pagination import PageRequest
@@ -162,6 +165,50 @@ class ChunkView:
     token_count: int
 
 
+@functools.cache
+def _first_chunks(after: bool) -> DriverStatement:
+    """Chunk pages of several documents in one statement (`n` numbers each document's)."""
+    current = (
+        select(KnowledgeBase.embedding_model)
+        .where(KnowledgeBase.workspace_id == bindparam("workspace_id"))
+        .scalar_subquery()
+    )
+    number = func.row_number().over(partition_by=Chunk.document_id, order_by=Chunk.position)
+    ranked = select(
+        Chunk.id,
+        Chunk.document_id,
+        Chunk.position,
+        Chunk.heading_path,
+        Chunk.content,
+        Chunk.token_count,
+        number.label("n"),
+    ).where(
+        Chunk.workspace_id == bindparam("workspace_id"),
+        Chunk.document_id == any_(bindparam("document_ids", type_=ARRAY(PgUUID))),
+        Chunk.embedding_model == current,
+    )
+    if after:
+        start = (
+            select(Chunk.position)
+            .where(Chunk.workspace_id == bindparam("workspace_id"), Chunk.id == bindparam("after"))
+            .scalar_subquery()
+        )
+        ranked = ranked.where(Chunk.position > start)
+    sub = ranked.subquery()
+    return driver_statement(
+        select(
+            sub.c.id,
+            sub.c.document_id,
+            sub.c.position,
+            sub.c.heading_path,
+            sub.c.content,
+            sub.c.token_count,
+        )
+        .where(sub.c.n <= bindparam("limit"))
+        .order_by(sub.c.document_id, sub.c.position)
+    )
+
+
 async def first_chunks(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -175,55 +222,27 @@ async def first_chunks(
     chunk `after` when given. One query for all the documents."""
     if not document_ids:
         return {}
-    current = (
-        select(KnowledgeBase.embedding_model)
-        .where(KnowledgeBase.workspace_id == workspace_id)
-        .scalar_subquery()
-    )
-    number = func.row_number().over(partition_by=Chunk.document_id, order_by=Chunk.position)
-    ranked = select(
-        Chunk.id,
-        Chunk.document_id,
-        Chunk.position,
-        Chunk.heading_path,
-        Chunk.content,
-        Chunk.token_count,
-        number.label("n"),
-    ).where(
-        Chunk.workspace_id == workspace_id,
-        Chunk.document_id.in_(document_ids),
-        Chunk.embedding_model == current,
-    )
-    if after is not None:
-        start = (
-            select(Chunk.position)
-            .where(Chunk.workspace_id == workspace_id, Chunk.id == after)
-            .scalar_subquery()
-        )
-        ranked = ranked.where(Chunk.position > start)
-    sub = ranked.subquery()
-    rows = await session.execute(
-        select(
-            sub.c.id,
-            sub.c.document_id,
-            sub.c.position,
-            sub.c.heading_path,
-            sub.c.content,
-            sub.c.token_count,
-        )
-        .where(sub.c.n <= limit)
-        .order_by(sub.c.document_id, sub.c.position)
+    rows = await fetch(
+        session,
+        _first_chunks(after is not None),
+        {
+            "workspace_id": workspace_id,
+            "document_ids": list(document_ids),
+            "after": after,
+            "limit": limit,
+        },
     )
     found: dict[uuid.UUID, list[ChunkView]] = {}
     for row in rows:
-        found.setdefault(row.document_id, []).append(
+        document_id = row["document_id"]
+        found.setdefault(document_id, []).append(
             ChunkView(
-                row.id,
-                row.document_id,
-                row.position,
-                list(row.heading_path),
-                row.content,
-                row.token_count,
+                row["id"],
+                document_id,
+                row["position"],
+                list(row["heading_path"]),
+                row["content"],
+                row["token_count"],
             )
         )
     return found
@@ -249,25 +268,29 @@ async def rename_document(
 
 # Reads that only display documents take plain rows of the table's columns (attribute names
 # as on the model): no identity map, no instance state, a fraction of the cost of entities.
-DocumentRow = Row[Any]
+# They are the dashboard's hottest reads, so they run on the driver (app/db/raw.py): built
+# once per variant as SQLAlchemy statements, compiled once, executed with asyncpg.
 _DOCUMENT_COLUMNS = tuple(Document.__table__.c)
+# Attribute access by column name, as SQLAlchemy's rows gave; typed as loosely as those were.
+DocumentRow: TypeAlias = Any
+_document_row = namedtuple("DocumentRow", [c.key for c in _DOCUMENT_COLUMNS])._make  # type: ignore[attr-defined]
 
-
-# The dashboard's reads are built once (per variant) with bound parameters: a request neither
-# rebuilds the expression nor walks it again for SQLAlchemy's compiled-statement cache key.
-_DOCUMENT_ROW = select(*_DOCUMENT_COLUMNS).where(
-    Document.workspace_id == bindparam("workspace_id"), Document.id == bindparam("document_id")
+_DOCUMENT_ROW = driver_statement(
+    select(*_DOCUMENT_COLUMNS).where(
+        Document.workspace_id == bindparam("workspace_id"),
+        Document.id == bindparam("document_id"),
+    )
 )
 
 
 @functools.cache
-def _document_page(by_status: bool, after: bool) -> Select[Any]:
+def _document_page(by_status: bool, after: bool) -> DriverStatement:
     """The page query for one combination of filters, built on first use."""
     query = (
         select(*_DOCUMENT_COLUMNS)
         .where(
             Document.workspace_id == bindparam("workspace_id"),
-            Document.kind.in_(bindparam("kinds", expanding=True)),
+            Document.kind == any_(bindparam("kinds", type_=ARRAY(Text))),
         )
         .order_by(Document.id.desc())
         .limit(bindparam("limit"))
@@ -276,17 +299,17 @@ def _document_page(by_status: bool, after: bool) -> Select[Any]:
         query = query.where(Document.status == bindparam("status"))
     if after:
         query = query.where(Document.id < bindparam("after"))
-    return query
+    return driver_statement(query)
 
 
 async def get_document_row(
     session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> DocumentRow | None:
     """A document by id, as a read-only row."""
-    result = await session.execute(
-        _DOCUMENT_ROW, {"workspace_id": workspace_id, "document_id": document_id}
+    rows = await fetch(
+        session, _DOCUMENT_ROW, {"workspace_id": workspace_id, "document_id": document_id}
     )
-    return result.first()
+    return _document_row(rows[0]) if rows else None
 
 
 async def list_documents(
@@ -307,7 +330,7 @@ async def list_documents(
         "status": status,
         "after": page.after,
     }
-    return list((await session.execute(query, params)).all())
+    return [_document_row(row) for row in await fetch(session, query, params)]
 
 
 async def get_sources(

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import any_, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.raw import driver_statement, fetch
 from tenancy.accounts.models import AuthSession, RefreshToken, User
 
 
@@ -23,12 +27,30 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-async def get_users(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list[User]:
+@dataclass(frozen=True, slots=True)
+class UserCard:
+    """What other people's pages show of a user (no credentials)."""
+
+    id: uuid.UUID
+    email: str
+    display_name: str
+    created_at: dt.datetime
+
+
+# Read for nearly every dashboard page (authors, inviters, the viewer): on the driver.
+_USER_CARDS = driver_statement(
+    select(User.id, User.email, User.display_name, User.created_at).where(
+        User.id == any_(bindparam("ids", type_=ARRAY(PgUUID)))
+    )
+)
+
+
+async def get_user_cards(session: AsyncSession, user_ids: Sequence[uuid.UUID]) -> list[UserCard]:
     """Users by ids, in no particular order (loaders reorder)."""
     if not user_ids:
         return []
-    result = await session.scalars(select(User).where(User.id.in_(user_ids)))
-    return list(result)
+    rows = await fetch(session, _USER_CARDS, {"ids": list(user_ids)})
+    return [UserCard(*row) for row in rows]
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:

@@ -14,6 +14,7 @@ from app.graphql.context import Info
 from app.graphql.node import Node, to_global_id
 from app.graphql.pagination import Connection
 from tenancy.accounts.models import User as UserModel
+from tenancy.accounts.repository import UserCard
 from tenancy.apikeys.models import ApiKey as ApiKeyModel
 from tenancy.audit.models import AuditEvent as AuditEventModel
 from tenancy.workspaces.models import Invitation as InvitationModel
@@ -56,8 +57,8 @@ class User(Node):
     created_at: dt.datetime = strawberry.field(description="When the account was created.")
 
     @classmethod
-    def from_model(cls, user: UserModel) -> User:
-        """Convert a row."""
+    def from_model(cls, user: UserModel | UserCard) -> User:
+        """Convert an entity or a card."""
         return cls(
             id=to_global_id("User", user.id),
             email=user.email,
