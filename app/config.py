@@ -471,6 +471,18 @@ class RateLimitSettings(BaseSettings):
     )
     redis_retry_s: float = Field(1.0, description="How often an unreachable Redis is probed.")
     model_call_lease_s: int = Field(120, description="Lease of one concurrent model call slot.")
+    sockets_per_visitor: int = Field(
+        3, ge=1, description="Open WebSocket connections a widget visitor (or IP) may hold."
+    )
+    sockets_per_caller: int = Field(
+        20, ge=1, description="Open WebSocket connections a user or secret key may hold."
+    )
+    socket_lease_s: int = Field(
+        60,
+        ge=3,
+        description="Lease of an open WebSocket's seat, renewed while it stays open "
+        "(a crashed process's seats free themselves after this).",
+    )
 
 
 class CacheSettings(BaseSettings):

@@ -7,6 +7,7 @@ when it needs the database, so an idle stream never holds a connection.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from app.db.tenant import tenant_transaction
 from app.errors import Unauthenticated
 from app.state import AppState
 from tenancy.principal import Principal
+from tenancy.ratelimit.sockets import SocketSeat
 
 
 @dataclass
@@ -29,6 +31,23 @@ class SocketContext:
     principal: Principal | None = None
     connection_params: dict[str, Any] = field(default_factory=dict)
     ip: str | None = None
+    seat: SocketSeat | None = None
+    refusal: str | None = None  # why connection_init was refused (the close frame's reason)
+    _keeper: asyncio.Task[None] | None = None
+
+    def hold(self, seat: SocketSeat) -> None:
+        """Keep `seat` (this socket's place in its caller's cap) until `release()`."""
+        self.seat = seat
+        self._keeper = asyncio.create_task(seat.keep())
+
+    async def release(self) -> None:
+        """The socket closed: stop renewing its seat and free it."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            self._keeper = None
+        if self.seat is not None:
+            seat, self.seat = self.seat, None
+            await seat.release()
 
     def require_principal(self) -> Principal:
         """The authenticated caller (connection_init succeeded)."""

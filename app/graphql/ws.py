@@ -7,7 +7,8 @@ inside a short transaction), a per-connection context with no open transaction, 
 that only subscriptions run here (queries and mutations go over HTTP, where the
 one-transaction-per-request commit rule lives). Publishable keys and widget visitors are held
 to the widget's allowlist here as over HTTP. Per-socket limits (operations per socket, the
-connection_init wait) belong in this module too.
+connection_init wait) belong in this module too, and so does the cap on sockets per caller
+(tenancy/ratelimit/sockets.py), taken at `connection_init` and freed when the socket closes.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from app.http.client import client_ip
 from app.state import AppState
 from tenancy.auth import Credentials, authenticate
 from tenancy.principal import PrincipalKind
+from tenancy.ratelimit.sockets import take_seat
 
 log = logging.getLogger("parley.graphql.ws")
 
@@ -73,6 +75,21 @@ def _credentials(params: dict[str, Any], origin: str | None, ip: str | None) -> 
     )
 
 
+class _Socket(LitestarWebSocketAdapter):
+    """Strawberry's adapter, closing a refused connection with the refusal's own reason
+    instead of a bare "Forbidden"."""
+
+    def __init__(self, view: Any, socket: WebSocket[Any, Any, Any], context: SocketContext):
+        super().__init__(view, socket, socket)
+        self.context = context
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with `reason`, or with the refusal noted at connection_init."""
+        refusal = self.context.refusal
+        # A close frame's reason holds at most 123 bytes.
+        await super().close(code, (refusal or reason).encode()[:123].decode(errors="ignore"))
+
+
 class SocketView:
     """The part of a Strawberry view that the protocol handler calls back into."""
 
@@ -95,8 +112,11 @@ class SocketView:
             creds = _credentials(context.connection_params, self.origin, self.ip)
             async with self.state.sessions() as session, session.begin():
                 principal = await authenticate(session, self.state.security, creds)
+            seat = await take_seat(self.state.limiter, principal, self.state.settings.ratelimit)
         except ParleyError as exc:
             log.info("websocket connection refused: %s", exc.message)
+            # graphql-transport-ws refuses with close code 4403; the reason says why.
+            context.refusal = exc.message
             raise ConnectionRejectionError(
                 {"message": exc.message, "code": exc.code.value}
             ) from exc
@@ -105,6 +125,8 @@ class SocketView:
                 {"message": "Send credentials in connection_init.", "code": "UNAUTHENTICATED"}
             )
         context.principal = principal
+        if seat is not None:
+            context.hold(seat)
         unset: UnsetType = UNSET
         return unset
 
@@ -180,8 +202,8 @@ def websocket_route(
         ip = client_ip(socket, state.settings.api.trusted_proxies)
         view = SocketView(state, socket.headers.get("origin"), ip)
         context = SocketContext(state=state, ip=ip)
-        adapter = LitestarWebSocketAdapter(
-            cast("AsyncBaseHTTPView[Any, Any, Any, Any, Any, Any, Any]", view), socket, socket
+        adapter = _Socket(
+            cast("AsyncBaseHTTPView[Any, Any, Any, Any, Any, Any, Any]", view), socket, context
         )
         handler = SubscriptionsOnlyHandler(
             view=cast("AsyncBaseHTTPView[Any, Any, Any, Any, Any, SocketContext, None]", view),
@@ -193,6 +215,9 @@ def websocket_route(
             max_subscriptions_per_connection=MAX_OPERATIONS_PER_SOCKET,
         )
         handler.allowlist = allowlist
-        await handler.handle()
+        try:
+            await handler.handle()
+        finally:
+            await context.release()
 
     return graphql_ws

@@ -57,6 +57,7 @@ class RateLimiter:
         self._connection = RespConnection(redis_url, connect_timeout=_HARD_LIMIT_S)
         self._gcra = _Script(self._connection, (_HERE / "gcra.lua").read_text())
         self._slots = _Script(self._connection, (_HERE / "slots.lua").read_text())
+        self._renew = _Script(self._connection, (_HERE / "renew.lua").read_text())
         self._local = LocalBuckets()
         self._liveness = _Liveness()
         self._down_since: float | None = None
@@ -98,12 +99,8 @@ class RateLimiter:
         A slot left behind by a crashed process expires after RATELIMIT_MODEL_CALL_LEASE_S.
         """
         key = f"{workspace_tag(self.prefix, workspace_id)}:rl:model_calls"
-        token = secrets.token_hex(8)
-        lease_ms = self.settings.model_call_lease_s * 1000
-        raw = await self._call(lambda: self._slots([key], [cap, lease_ms, token]))
-        if raw is None:
-            raise self._unavailable()
-        if int(raw[0]) != 1:
+        token = await self.take_slot(key, cap, self.settings.model_call_lease_s * 1000)
+        if token is None:
             raise RateLimited(
                 f"The workspace already has {cap} model calls in progress; retry in a moment.",
                 limit="model_calls",
@@ -112,7 +109,26 @@ class RateLimiter:
         try:
             yield
         finally:
-            await self._call(lambda: self._connection.call("ZREM", key, token))
+            await self.release_slot(key, token)
+
+    async def take_slot(self, key: str, cap: int, lease_ms: int) -> str | None:
+        """A lease on one of `cap` concurrent slots under `key` (its token), or None when all
+        are held. Raises UNAVAILABLE when Redis is unreachable."""
+        token = secrets.token_hex(8)
+        raw = await self._call(lambda: self._slots([key], [cap, lease_ms, token]))
+        if raw is None:
+            raise self._unavailable()
+        return token if int(raw[0]) == 1 else None
+
+    async def renew_slot(self, key: str, token: str, lease_ms: int) -> bool | None:
+        """Extend a lease: True when it was still held, False when it had lapsed, None when
+        Redis is unreachable."""
+        raw = await self._call(lambda: self._renew([key], [lease_ms, token]))
+        return None if raw is None else int(raw) == 1
+
+    async def release_slot(self, key: str, token: str) -> None:
+        """Give a slot back (a lapsed or unreachable one frees itself when its lease ends)."""
+        await self._call(lambda: self._connection.call("ZREM", key, token))
 
     def _unavailable(self) -> LimiterUnavailable:
         retry = max(1, math.ceil(self.settings.redis_retry_s))
