@@ -44,6 +44,7 @@ from app.http.client import client_ip
 from app.state import AppState
 from tenancy.auth import Credentials, authenticate
 from tenancy.principal import PrincipalKind
+from tenancy.ratelimit import service as ratelimit
 from tenancy.ratelimit.sockets import take_seat
 
 log = logging.getLogger("parley.graphql.ws")
@@ -157,12 +158,33 @@ class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler[SocketContext, None
             return False
         return self.allowlist is None or not self.allowlist.allows(operation.query)
 
+    async def _charge(self) -> GraphQLError | None:
+        """Charge one point to the caller's budgets for starting a subscription, as a small
+        request over HTTP would be; the refusal to send instead of running, if any."""
+        context = self.context
+        settings = context.state.settings
+        principal = context.require_principal()
+        try:
+            async with context.transaction() as session:
+                decision = await ratelimit.admit(
+                    session, context.state.limiter, principal, settings, points=1
+                )
+        except ParleyError as exc:  # no decision possible (Redis down for a widget caller)
+            return GraphQLError(exc.message, extensions=exc.as_extensions())
+        if decision is None or decision.allowed:
+            return None
+        error = ratelimit.refusal(decision)
+        return GraphQLError(error.message, extensions=error.as_extensions())
+
     async def run_operation(self, operation: Operation[SocketContext, None]) -> None:
         """Like the base handler, but allowing only subscription operations (and, for widget
         credentials, only the allowlisted ones)."""
         if self._refused(operation):
             error = GraphQLError(NOT_IN_LIST, extensions={"code": "PERSISTED_QUERY_NOT_IN_LIST"})
             await operation.send_initial_errors([error])
+            return
+        if (refused := await self._charge()) is not None:
+            await operation.send_initial_errors([refused])
             return
         try:
             result_source = await self.schema.stream(

@@ -5,6 +5,7 @@ workspaces keep connecting."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 
 import orjson
@@ -12,8 +13,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.support.ai import Stack, serve
+from app.config import Settings
+from app.graphql.node import to_global_id
+from tests.support.ai import Stack, ai_settings, make_stack, serve
 from tests.support.factories import Widget, make_widget
+from tests.support.graphql import operation
+from tests.support.openai_server import FakeOpenAI
 
 CAP = 3
 
@@ -72,3 +77,33 @@ async def test_a_visitor_holds_at_most_the_cap_and_a_closed_socket_frees_its_sea
                     break
         else:
             pytest.fail("the closed socket's seat was never freed")
+
+
+async def test_starting_a_subscription_is_charged_to_the_visitor_budget(
+    settings: Settings, openai_server: FakeOpenAI
+) -> None:
+    budget = 3
+    tight = ai_settings(settings, openai_server.url, provider="openai", generation="extractive")
+    tight = tight.model_copy(
+        update={"ratelimit": tight.ratelimit.model_copy(update={"visitor_per_window": budget})}
+    )
+    async with make_stack(tight) as stack:
+        widget = await make_widget(stack.factory)
+        token = await _visitor(widget)
+        missing = to_global_id("Message", uuid.uuid4())
+        subscribe = {"query": operation("WidgetAnswer"), "variables": {"messageId": missing}}
+        codes = []
+        async with serve(stack) as address, _socket(address, widget.origin, token) as ws:
+            assert await _acked(ws) is True
+            for number in range(budget + 1):
+                message = {"id": str(number), "type": "subscribe", "payload": subscribe}
+                await ws.send(orjson.dumps(message).decode())
+                reply = orjson.loads(await ws.recv())
+                errors = (
+                    reply["payload"] if reply["type"] == "error" else reply["payload"]["errors"]
+                )
+                codes.append(errors[0]["extensions"]["code"])
+                if reply["type"] == "next":
+                    assert orjson.loads(await ws.recv())["type"] == "complete"
+        # The budget's subscriptions ran (and found no such answer); the next was refused.
+        assert codes == ["NOT_FOUND"] * budget + ["RATE_LIMITED"]
