@@ -527,9 +527,9 @@ async def insert_chunks(
         _INSERT_CHUNKS + (_SKIP_EXISTING if skip_existing else ""),
         workspace_id,
         model,
-        dims,
+        dims,  # $3, typed by the smallint column
         vectors,
-        dims,
+        dims,  # $5, the same size typed int for the slice arithmetic
         headings,
         [row.id for row in rows],
         [row.document_id for row in rows],
