@@ -109,8 +109,8 @@ class Chunk(Base):
     """One passage of a document, embedded by one model.
 
     The `embedding` column has no fixed dimension; each supported dimension has its own
-    partial HNSW index over the half-precision `embedding::halfvec(N)` (migrations 0006 and
-    0010), and `embedding_dims` says which one a row belongs to.
+    partial HNSW index over `embedding::vector(N)` (migration 0003), and `embedding_dims`
+    says which one a row belongs to.
     """
 
     __tablename__ = "chunks"
@@ -132,7 +132,7 @@ class Chunk(Base):
         *(
             Index(
                 f"ix_chunks_embedding_hnsw_{dims}",
-                text(f"(embedding::halfvec({dims})) halfvec_cosine_ops"),
+                text(f"(embedding::vector({dims})) vector_cosine_ops"),
                 postgresql_using="hnsw",
                 postgresql_where=text(f"embedding_dims = {dims}"),
             )

@@ -2,7 +2,7 @@
 workspace; the explicit `workspace_id` conditions are there for the indexes.
 
 Vector SQL is built per embedding size: the partial HNSW index of size N can only be chosen
-when the statement says `embedding_dims = N` literally and orders by `embedding::halfvec(N)`,
+when the statement says `embedding_dims = N` literally and orders by `embedding::vector(N)`,
 so N is interpolated (from the fixed list of supported sizes, never from input).
 """
 
@@ -602,10 +602,6 @@ def _query_vector(dims: int) -> str:
     return f"(SELECT CAST(:q AS real[])::vector({dims}))"
 
 
-def _query_halfvec(dims: int) -> str:
-    return f"(SELECT CAST(:q AS real[])::halfvec({dims}))"
-
-
 def _dims(dims: int) -> int:
     if dims not in SUPPORTED_DIMS:
         raise ValueError(f"unsupported embedding size {dims}")
@@ -652,9 +648,7 @@ async def vector_approximate(
 ) -> list[tuple[uuid.UUID, float]]:
     """Nearest chunks through the HNSW index with pgvector's iterative scan: the scan keeps
     going until `limit` rows pass the workspace filter (or `max_scan_tuples` were visited).
-    The index orders candidates by their half-precision copies; the rows found are then
-    ranked by the full-precision distance (relaxed_order may return them slightly out of
-    order anyway), so similarities match those of the exact search."""
+    relaxed_order may return rows slightly out of order, so they are sorted again."""
     n = _dims(dims)
     await session.execute(
         text(
@@ -668,10 +662,10 @@ async def vector_approximate(
         # Only the size (a whitelisted int) is interpolated.
         text(
             f"WITH nearest AS MATERIALIZED ("  # noqa: S608
-            f"SELECT id, embedding <=> {_query_vector(n)} AS distance "
+            f"SELECT id, embedding::vector({n}) <=> {_query_vector(n)} AS distance "
             f"FROM chunks WHERE workspace_id = :ws AND embedding_model = :model "
             f"AND embedding_dims = {n} "
-            f"ORDER BY embedding::halfvec({n}) <=> {_query_halfvec(n)} LIMIT :limit) "
+            f"ORDER BY embedding::vector({n}) <=> {_query_vector(n)} LIMIT :limit) "
             f"SELECT id, 1 - distance FROM nearest ORDER BY distance"
         ),
         {"ws": workspace_id, "model": model, "q": list(query), "limit": limit},

@@ -349,8 +349,8 @@ async def contrast(
                 rows = await session.execute(
                     text(
                         "SELECT id FROM chunks WHERE workspace_id = :ws AND embedding_model = :m "
-                        "AND embedding_dims = 384 ORDER BY embedding::halfvec(384) <=> "
-                        "CAST(:q AS real[])::halfvec(384) LIMIT 10"
+                        "AND embedding_dims = 384 ORDER BY embedding::vector(384) <=> "
+                        "CAST(:q AS real[])::vector(384) LIMIT 10"
                     ),
                     {"ws": ws["id"], "m": MINI.name, "q": query.tolist()},
                 )
