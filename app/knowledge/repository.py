@@ -492,13 +492,24 @@ class ChunkRow:
     embedding: Sequence[float]
 
 
-_INSERT_CHUNK = """
+# One statement per batch: the rows travel as parallel arrays and `unnest` turns them back
+# into rows inside PostgreSQL, so a document's chunks cost one parse, one plan and one round
+# trip. Heading paths of different lengths cannot share a two-dimensional array, so all
+# headings go in one flat array with each row's slice bounds (an empty path is the empty
+# slice [n+1:n]); the vectors likewise go as one flat float4 array sliced by the size.
+_INSERT_CHUNKS = """
 INSERT INTO chunks (workspace_id, id, document_id, revision, position, embedding_model,
                     embedding_dims, heading_path, content, token_count, is_faq, tsv, embedding)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-        setweight(to_tsvector('english', array_to_string($8::text[], ' ')), 'A')
-          || to_tsvector('english', $9),
-        $12::real[]::vector)
+SELECT $1, r.id, r.document_id, r.revision, r.position, $2, $3, r.heading_path, r.content,
+       r.token_count, r.is_faq,
+       setweight(to_tsvector('english', array_to_string(r.heading_path, ' ')), 'A')
+         || to_tsvector('english', r.content),
+       ($4::real[])[(r.n - 1) * $5 + 1 : r.n * $5]::vector
+FROM (SELECT u.*, ($6::text[])[u.heading_from : u.heading_to] AS heading_path
+      FROM unnest($7::uuid[], $8::uuid[], $9::int[], $10::int[], $11::text[], $12::int[],
+                  $13::bool[], $14::int[], $15::int[])
+           WITH ORDINALITY AS u(id, document_id, revision, position, content, token_count,
+                                is_faq, heading_from, heading_to, n)) AS r
 """
 _SKIP_EXISTING = " ON CONFLICT (workspace_id, document_id, embedding_model, position) DO NOTHING"
 
@@ -512,36 +523,46 @@ async def insert_chunks(
     *,
     skip_existing: bool = False,
 ) -> None:
-    """Store chunks in one pipelined batch on the transaction's connection (asyncpg's
-    executemany sends every row before waiting, and vectors travel as binary float4 arrays).
-    With `skip_existing`, a chunk whose document, model and position are taken is skipped.
-    (COPY would be faster still, but PostgreSQL refuses COPY FROM into a table with
-    row-level security.)"""
+    """Store chunks with one INSERT on the transaction's connection (vectors travel as one
+    binary float4 array). With `skip_existing`, a chunk whose document, model and position
+    are taken is skipped. (COPY would be faster still, but PostgreSQL refuses COPY FROM into
+    a table with row-level security.)"""
     if not rows:
         return
+    headings: list[str] = []
+    heading_from: list[int] = []
+    heading_to: list[int] = []
+    vectors: list[float] = []
+    for row in rows:
+        # A vector of another size would shift every later row's slice, so refuse it here
+        # (one row at a time, the dimension check constraint caught it).
+        if len(row.embedding) != dims:
+            raise ValueError(f"a {len(row.embedding)}-dimension vector among {dims}-dimension ones")
+        heading_from.append(len(headings) + 1)
+        headings.extend(row.heading_path)
+        heading_to.append(len(headings))
+        vectors.extend(row.embedding)
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    await driver.executemany(
-        _INSERT_CHUNK + (_SKIP_EXISTING if skip_existing else ""),
-        [
-            (
-                workspace_id,
-                row.id,
-                row.document_id,
-                row.revision,
-                row.position,
-                model,
-                dims,
-                list(row.heading_path),
-                row.content,
-                row.token_count,
-                row.is_faq,
-                list(row.embedding),
-            )
-            for row in rows
-        ],
+    await driver.execute(
+        _INSERT_CHUNKS + (_SKIP_EXISTING if skip_existing else ""),
+        workspace_id,
+        model,
+        dims,  # $3, typed by the smallint column
+        vectors,
+        dims,  # $5, the same size typed int for the slice arithmetic
+        headings,
+        [row.id for row in rows],
+        [row.document_id for row in rows],
+        [row.revision for row in rows],
+        [row.position for row in rows],
+        [row.content for row in rows],
+        [row.token_count for row in rows],
+        [row.is_faq for row in rows],
+        heading_from,
+        heading_to,
     )
 
 

@@ -3,6 +3,7 @@
 import random
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from app.config import KnowledgeSettings
@@ -150,3 +151,50 @@ async def test_workspace_b_never_sees_workspace_a(extractive: Stack) -> None:
     async with tenant_transaction(extractive.state.sessions, None) as session:
         untenanted = await session.scalar(text("SELECT count(*) FROM chunks"))
     assert (visible, untenanted) == (0, 0)
+
+
+async def test_one_statement_batch_keeps_each_rows_headings_vector_and_words(
+    extractive: Stack,
+) -> None:
+    tenant = await extractive.factory.tenant()
+    ws = row_id(tenant.id)
+    rng = random.Random(11)
+    vectors = [unit([rng.gauss(0, 1) for _ in range(384)]) for _ in range(4)]
+    headings: list[tuple[str, ...]] = [("Setup", "Wiring"), (), ("Returns",), ("A", "B", "C")]
+    await seed(extractive.state, ws, vectors[:1])  # the knowledge base row and a document
+    async with tenant_transaction(extractive.state.sessions, ws) as session:
+        doc = await session.scalar(text("SELECT document_id FROM chunks"))
+        await session.execute(text("DELETE FROM chunks"))
+        rows = [
+            ChunkRow(uuid7(), doc, 3, i, heading, f"passage number {i} mentions kettles", 5,
+                     i == 2, vector)
+            for i, (heading, vector) in enumerate(zip(headings, vectors, strict=True))
+        ]  # fmt: skip
+        await repository.insert_chunks(session, ws, MINI.name, MINI.dims, rows)
+        # Run again with skip_existing: every position is taken, so nothing changes.
+        again = [
+            ChunkRow(uuid7(), doc, 3, r.position, (), "x", 1, False, r.embedding) for r in rows
+        ]
+        await repository.insert_chunks(session, ws, MINI.name, MINI.dims, again, skip_existing=True)
+        stored = (
+            await session.execute(
+                text(
+                    "SELECT position, heading_path, content, revision, is_faq, "
+                    "embedding::real[] AS v, tsv @@ to_tsquery('english', 'wiring') AS w, "
+                    "tsv @@ to_tsquery('english', 'kettle') AS k "
+                    "FROM chunks ORDER BY position"
+                )
+            )
+        ).all()
+    assert [(r.position, tuple(r.heading_path)) for r in stored] == list(enumerate(headings))
+    assert [r.content for r in stored] == [f"passage number {i} mentions kettles" for i in range(4)]
+    assert {r.revision for r in stored} == {3}
+    assert [r.is_faq for r in stored] == [False, False, True, False]
+    for row, vector in zip(stored, vectors, strict=True):
+        assert max(abs(a - b) for a, b in zip(row.v, vector, strict=True)) < 1e-6
+    assert [r.w for r in stored] == [True, False, False, False]  # headings are searchable
+    assert all(r.k for r in stored)
+    async with tenant_transaction(extractive.state.sessions, ws) as session:
+        wrong = [ChunkRow(uuid7(), doc, 3, 9, (), "short", 1, False, [0.1] * 383)]
+        with pytest.raises(ValueError, match="383-dimension"):
+            await repository.insert_chunks(session, ws, MINI.name, MINI.dims, wrong)
