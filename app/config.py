@@ -133,6 +133,13 @@ class EmbeddingSettings(BaseSettings):
     )
     local_model: str = Field("all-MiniLM-L6-v2", description="Local sentence-transformers model.")
     batch_size: int = Field(64, description="Texts per embedding call.")
+    local_threads: int = Field(
+        1,
+        ge=1,
+        description="CPU threads the local model may use per process (torch intra-op threads). "
+        "One: a short question encodes in ~15 ms on one core, while several threads stall "
+        "whenever the API, the workers or PostgreSQL hold the other cores.",
+    )
     openai_dimensions: int | None = Field(
         default=None,
         description="Vector size of an OpenAI-compatible model Parley does not know (for "
