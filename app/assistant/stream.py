@@ -69,12 +69,22 @@ class Publisher:
             await pipe.execute()
         self.offset += len(text)
 
-    async def done(self) -> None:
-        """The answer is stored; subscribers fetch the final message."""
+    async def done(self, text: str = "") -> None:
+        """The answer is stored; subscribers fetch the final message. `text`, when given, is
+        appended first in the same MULTI: an answer that exists whole at once (extractive,
+        FAQ, "don't know") reaches subscribers as one delta and the end in one round trip."""
         async with self.redis.pipeline(transaction=True) as pipe:
+            if text:
+                pipe.append(self.key, text.encode())
+                pipe.expire(self.key, self.ttl_s)
+                pipe.publish(
+                    self.channel,
+                    orjson.dumps({"type": "delta", "offset": self.offset, "text": text}),
+                )
             pipe.set(self.done_key, b"1", ex=self.ttl_s)
             pipe.publish(self.channel, orjson.dumps({"type": "done"}))
             await pipe.execute()
+        self.offset += len(text)
 
 
 @dataclass(frozen=True, slots=True)
