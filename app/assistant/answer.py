@@ -291,10 +291,10 @@ async def answer(
         if draft is not None:
             # No model to wait for: the answer is stored with the reads that found it, one
             # transaction instead of two.
-            await _save(session, question, draft)
+            completed_at = await _save(session, question, draft)
     if draft is None:
         draft = await _compose(state, question, passages, publisher)
-        await store(state, question, draft)
+        completed_at = await store(state, question, draft)
     # A degraded answer (keyword-only, or extractive while the model is down) is not cached,
     # so the next visitor gets the real one once the endpoint is back.
     degraded = vector is None or (draft.mode == "extractive" and generates(settings))
@@ -310,19 +310,29 @@ async def answer(
         )
     # Generated text was streamed as it came; any other answer exists whole at once and goes
     # out with the end of the stream, in one round trip.
-    await publisher.done("" if draft.mode == "generated" else draft.content)
+    final = {
+        "content": draft.content,
+        "status": "complete",
+        "mode": draft.mode,
+        "citations": draft.citations,
+        "completedAt": completed_at.isoformat(),
+    }
+    await publisher.done("" if draft.mode == "generated" else draft.content, final)
     return draft.mode
 
 
-async def store(state: AppState, question: Question, draft: Draft) -> None:
-    """Save the finished answer and meter its tokens, in one transaction."""
+async def store(state: AppState, question: Question, draft: Draft) -> dt.datetime:
+    """Save the finished answer and meter its tokens, in one transaction; returns when it
+    was completed."""
     async with tenant_transaction(state.sessions, question.workspace_id) as session:
-        await _save(session, question, draft)
+        return await _save(session, question, draft)
 
 
-async def _save(session: AsyncSession, question: Question, draft: Draft) -> None:
-    """Save the finished answer and meter its tokens, in the caller's transaction."""
+async def _save(session: AsyncSession, question: Question, draft: Draft) -> dt.datetime:
+    """Save the finished answer and meter its tokens, in the caller's transaction; returns
+    when it was completed."""
     ws = question.workspace_id
+    completed_at = dt.datetime.now(dt.UTC)
     await repository.update_message(
         session,
         ws,
@@ -333,7 +343,7 @@ async def _save(session: AsyncSession, question: Question, draft: Draft) -> None
         status="complete",
         input_tokens=draft.input_tokens,
         output_tokens=draft.output_tokens,
-        completed_at=dt.datetime.now(dt.UTC),
+        completed_at=completed_at,
         error=None,
     )
     if draft.reservation_id is not None:
@@ -346,6 +356,7 @@ async def _save(session: AsyncSession, question: Question, draft: Draft) -> None
             input_tokens=draft.input_tokens,
             output_tokens=draft.output_tokens,
         )
+    return completed_at
 
 
 async def fail(
