@@ -24,6 +24,7 @@ ask      The real stack as separate processes (API under uvicorn, an interactive
          to the DONE event of the `answer` subscription, p50/p95: one asker; 20 concurrent
          askers each asking every ~2 s; 20 askers back to back (the saturation point, which
          gives throughput); and 20 askers again while a bulk import of 150 documents runs.
+         `--ask-rounds one,paced,saturation,bulk` picks rounds, `--ask-per-asker` their length.
 """
 
 from __future__ import annotations
