@@ -133,6 +133,13 @@ class EmbeddingSettings(BaseSettings):
     )
     local_model: str = Field("all-MiniLM-L6-v2", description="Local sentence-transformers model.")
     batch_size: int = Field(64, description="Texts per embedding call.")
+    local_threads: int = Field(
+        1,
+        ge=1,
+        description="CPU threads the local model may use per process (torch intra-op threads). "
+        "One: a short question encodes in ~15 ms on one core, while several threads stall "
+        "whenever the API, the workers or PostgreSQL hold the other cores.",
+    )
     openai_dimensions: int | None = Field(
         default=None,
         description="Vector size of an OpenAI-compatible model Parley does not know (for "
@@ -325,7 +332,10 @@ class WorkerSettings(BaseSettings):
     max_tries: int = Field(5, description="Tries of a job before it fails for good.")
     interactive_max_jobs: int = Field(20, description="Interactive jobs run at once per worker.")
     interactive_poll_delay_s: float = Field(
-        default=0.02, description="Short, so an answer starts within milliseconds."
+        default=0.02,
+        description="How often the interactive queue is polled. Requests also wake the "
+        "interactive workers when they enqueue an answer, so this is the fallback for lost "
+        "wake-ups and for jobs the outbox relay delivers.",
     )
     bulk_max_jobs: int = Field(4, description="Bulk jobs run at once per worker.")
     bulk_poll_delay_s: float = Field(0.5, description="How often the bulk queue is polled.")

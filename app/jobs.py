@@ -27,7 +27,7 @@ from app.db.ids import uuid7
 from app.db.tenant import set_tenant
 from app.observability import metrics
 from app.outbox import repository
-from app.outbox.delivery import Enqueuer, enqueue
+from app.outbox.delivery import Enqueuer, enqueue, wake
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,12 @@ class JobBuffer:
                     )
                     break
                 delivered.append(job)
+        if queue is not None and any(
+            job.queue == QUEUE_INTERACTIVE and job.defer_until is None for job in delivered
+        ):
+            # A visitor is waiting: the interactive workers pick the job up now rather than
+            # at their next poll (half the poll delay on average, ~12 ms measured at 20 ms).
+            await wake(queue, QUEUE_INTERACTIVE, timeout_s)
         metrics.outbox_jobs("request", "delivered", len(delivered))
         metrics.outbox_jobs("request", "left", len(jobs) - len(delivered))
         await _forget(session, delivered)

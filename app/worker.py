@@ -252,6 +252,33 @@ async def supervised(worker: Any, *, burst: bool) -> None:
         await asyncio.sleep(REDIS_RETRY_S)
 
 
+async def wake_on_enqueue(state: AppState, worker: Any) -> None:
+    """Look at `worker`'s queue as soon as a request says a job is waiting there
+    (JobBuffer.deliver publishes on the queue's wake channel), instead of at arq's next poll;
+    the poll stays as the fallback for wake-ups that are lost. Two looks at once are safe:
+    arq starts a job only after claiming it with WATCH/MULTI, as with several workers."""
+    from app.outbox.delivery import wake_channel
+
+    while True:
+        try:
+            pubsub = state.redis.pubsub()
+            await pubsub.subscribe(wake_channel(worker.queue_name))
+            try:
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    # Until arq's loop has its pool and has run on_startup, leave it to the poll.
+                    ready = worker._pool is not None and "state" in worker.ctx
+                    if message is not None and ready and worker.allow_pick_jobs:
+                        await worker._poll_iteration()
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("queue wake-ups unavailable (%s); polling only", type(exc).__name__)
+            await asyncio.sleep(REDIS_RETRY_S)
+
+
 def _running(workers: list[Any]) -> int:
     return sum(1 for w in workers for t in w.tasks.values() if not t.done())
 
@@ -289,6 +316,11 @@ async def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(supervised(w, burst=burst)) for w in workers]
+    wakers = [
+        asyncio.create_task(wake_on_enqueue(state, w))
+        for w in workers
+        if w.queue_name == QUEUE_INTERACTIVE and not burst
+    ]
     sampler = asyncio.create_task(
         sample_queue_depth(state, settings.worker.queue_sample_interval_s)
     )
@@ -305,9 +337,9 @@ async def run(
         await drain(workers, settings.worker.shutdown_timeout_s)
     for worker in workers:
         await worker.close()
-    for task in (stopper, sampler, relay, finished, *tasks):
+    for task in (stopper, sampler, relay, finished, *wakers, *tasks):
         task.cancel()
-    await asyncio.gather(stopper, sampler, relay, finished, *tasks, return_exceptions=True)
+    await asyncio.gather(stopper, sampler, relay, finished, *wakers, *tasks, return_exceptions=True)
     await state.close()
     if metrics_server is not None:
         metrics_server.shutdown()

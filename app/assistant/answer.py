@@ -6,6 +6,10 @@ active model; an FAQ entry close enough answers directly; otherwise retrieve pas
 through the chat model (streamed) when one is configured, or compose an extractive one. The
 text streams to subscribers through Redis as it is produced; the final message, its
 citations and token usage are stored in one transaction; the cache learns first answers.
+
+An answer that needs no model call (FAQ, extractive, "don't know") is stored in the
+transaction of the retrieval that found it, and its text reaches subscribers as one delta
+together with the end of the stream: load, embed, retrieve-and-store, one Redis round trip.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.assistant import cache, extractive, llm, repository
 from app.assistant.breaker import Breaker
 from app.assistant.service import answer_flavour, generates
 from app.assistant.stream import Publisher
+from app.config import Settings
 from app.db.tenant import tenant_transaction
 from app.knowledge import repository as knowledge_repo
 from app.knowledge.chunking import count_tokens
@@ -127,40 +134,38 @@ async def load(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID) 
 
 
 async def _retrieve(
-    state: AppState, question: Question, vector: list[float] | None
+    session: AsyncSession, settings: Settings, question: Question, vector: list[float] | None
 ) -> tuple[Draft | None, list[Passage]]:
     """An FAQ answer if one matches; otherwise the relevant passages (found by keywords
-    alone when there is no vector)."""
-    settings = state.settings
+    alone when there is no vector). Runs in the caller's transaction."""
     model = question.model
     ws = question.workspace_id
-    async with tenant_transaction(state.sessions, ws) as session:
-        faq = vector is not None and await best_faq(
-            session,
-            ws,
-            model,
-            vector,
-            settings.assistant.faq_similarity or model.faq_similarity,
-        )
-        if faq:
-            details = await knowledge_repo.chunk_details(session, ws, model.dims, [faq[0]], vector)
-            detail = details.get(faq[0])
-            if detail is not None:
-                entries = await knowledge_repo.faq_answers(session, ws, [detail.document_id])
-                if detail.document_id in entries:
-                    passage = Passage(detail, 1.0, 1, None, False, True)
-                    return Draft(entries[detail.document_id][1], "faq", [citation(1, passage)]), []
-        passages = await hybrid_search(
-            session,
-            ws,
-            model,
-            vector,
-            question.text,
-            settings.assistant.passages,
-            settings.knowledge,
-            min_similarity=settings.assistant.min_similarity or model.min_similarity,
-            size_hint=question.chunk_count,
-        )
+    faq = vector is not None and await best_faq(
+        session,
+        ws,
+        model,
+        vector,
+        settings.assistant.faq_similarity or model.faq_similarity,
+    )
+    if faq:
+        details = await knowledge_repo.chunk_details(session, ws, model.dims, [faq[0]], vector)
+        detail = details.get(faq[0])
+        if detail is not None:
+            entries = await knowledge_repo.faq_answers(session, ws, [detail.document_id])
+            if detail.document_id in entries:
+                passage = Passage(detail, 1.0, 1, None, False, True)
+                return Draft(entries[detail.document_id][1], "faq", [citation(1, passage)]), []
+    passages = await hybrid_search(
+        session,
+        ws,
+        model,
+        vector,
+        question.text,
+        settings.assistant.passages,
+        settings.knowledge,
+        min_similarity=settings.assistant.min_similarity or model.min_similarity,
+        size_hint=question.chunk_count,
+    )
     return None, [p for p in passages if p.relevant]
 
 
@@ -214,10 +219,15 @@ async def _embed_question(state: AppState, question: Question) -> list[float] | 
     """The question's vector, or None when the embedding endpoint is failing (its breaker is
     open, or this call failed transiently): retrieval then runs on keywords alone rather than
     keeping a visitor waiting."""
+    provider = provider_for(question.model, state.settings)
+    if question.model.provider == "local":
+        # The model runs in this process: there is no endpoint to fail, so the breaker (two
+        # Redis round trips per answer) does not apply, and a remote endpoint's open breaker
+        # must not send a local workspace to keyword-only search.
+        return (await provider.embed([question.text], interactive=True))[0]
     embed_breaker = breaker(state, "embed")
     if await embed_breaker.is_open():
         return None
-    provider = provider_for(question.model, state.settings)
     try:
         vector = (await provider.embed([question.text], interactive=True))[0]
     except ProviderError as exc:
@@ -230,12 +240,20 @@ async def _embed_question(state: AppState, question: Question) -> list[float] | 
     return vector
 
 
+def _extract(question: Question, passages: list[Passage]) -> Draft:
+    """An answer quoted from the passages (or "don't know" without any)."""
+    if not passages:
+        return Draft(DONT_KNOW, "no_answer")
+    content, used = extractive.compose(question.text, [p.chunk.content for p in passages])
+    if not content:
+        return Draft(DONT_KNOW, "no_answer")
+    return Draft(content, "extractive", [citation(n, passages[n - 1]) for n in used])
+
+
 async def _compose(
     state: AppState, question: Question, passages: list[Passage], publisher: Publisher
 ) -> Draft:
-    if not passages:
-        return Draft(DONT_KNOW, "no_answer")
-    if generates(state.settings):
+    if passages and generates(state.settings):
         chat_breaker = breaker(state, "chat")
         if not await chat_breaker.is_open():
             try:
@@ -248,14 +266,14 @@ async def _compose(
             return draft
         # The model endpoint is failing: answer from the passages, labelled as extractive.
         log.warning("chat breaker open: composing an extractive answer")
-    content, used = extractive.compose(question.text, [p.chunk.content for p in passages])
-    if not content:
-        return Draft(DONT_KNOW, "no_answer")
-    return Draft(content, "extractive", [citation(n, passages[n - 1]) for n in used])
+    return _extract(question, passages)
 
 
-async def answer(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID) -> str:
-    """Produce and store one answer; returns its mode (or why nothing was done)."""
+async def answer(
+    state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID, *, retried: bool = False
+) -> str:
+    """Produce and store one answer; returns its mode (or why nothing was done). `retried`:
+    an earlier try of this job may have streamed part of the text."""
     settings = state.settings
     prefix = settings.redis.key_prefix
     publisher = Publisher(state.redis, prefix, message_id, settings.assistant.stream_ttl_s)
@@ -263,14 +281,20 @@ async def answer(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID
     if question is None:
         await publisher.done()
         return "nothing-to-do"
-    await publisher.reset()  # a retried job starts the text over
+    if retried:
+        await publisher.reset()  # a retried job starts the text over
     vector = await _embed_question(state, question)
-    draft, passages = await _retrieve(state, question, vector)
+    async with tenant_transaction(state.sessions, workspace_id) as session:
+        draft, passages = await _retrieve(session, settings, question, vector)
+        if draft is None and not generates(settings):
+            draft = _extract(question, passages)
+        if draft is not None:
+            # No model to wait for: the answer is stored with the reads that found it, one
+            # transaction instead of two.
+            completed_at = await _save(session, question, draft)
     if draft is None:
         draft = await _compose(state, question, passages, publisher)
-    if draft.mode != "generated":  # generated text was streamed as it came
-        await publisher.delta(draft.content)
-    await store(state, question, draft)
+        completed_at = await store(state, question, draft)
     # A degraded answer (keyword-only, or extractive while the model is down) is not cached,
     # so the next visitor gets the real one once the endpoint is back.
     degraded = vector is None or (draft.mode == "extractive" and generates(settings))
@@ -284,37 +308,55 @@ async def answer(state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID
             cache.CachedAnswer(draft.content, draft.mode, draft.citations),
             settings.assistant.cache_ttl_s,
         )
-    await publisher.done()
+    # Generated text was streamed as it came; any other answer exists whole at once and goes
+    # out with the end of the stream, in one round trip.
+    final = {
+        "content": draft.content,
+        "status": "complete",
+        "mode": draft.mode,
+        "citations": draft.citations,
+        "completedAt": completed_at.isoformat(),
+    }
+    await publisher.done("" if draft.mode == "generated" else draft.content, final)
     return draft.mode
 
 
-async def store(state: AppState, question: Question, draft: Draft) -> None:
-    """Save the finished answer and meter its tokens, in one transaction."""
+async def store(state: AppState, question: Question, draft: Draft) -> dt.datetime:
+    """Save the finished answer and meter its tokens, in one transaction; returns when it
+    was completed."""
+    async with tenant_transaction(state.sessions, question.workspace_id) as session:
+        return await _save(session, question, draft)
+
+
+async def _save(session: AsyncSession, question: Question, draft: Draft) -> dt.datetime:
+    """Save the finished answer and meter its tokens, in the caller's transaction; returns
+    when it was completed."""
     ws = question.workspace_id
-    async with tenant_transaction(state.sessions, ws) as session:
-        await repository.update_message(
+    completed_at = dt.datetime.now(dt.UTC)
+    await repository.update_message(
+        session,
+        ws,
+        question.message_id,
+        content=draft.content,
+        mode=draft.mode,
+        citations=draft.citations,
+        status="complete",
+        input_tokens=draft.input_tokens,
+        output_tokens=draft.output_tokens,
+        completed_at=completed_at,
+        error=None,
+    )
+    if draft.reservation_id is not None:
+        # Settles the reservation with the real counts and meters input, output and
+        # total AI tokens (idempotent, so a retried job counts once).
+        await entitlements.commit(
             session,
             ws,
-            question.message_id,
-            content=draft.content,
-            mode=draft.mode,
-            citations=draft.citations,
-            status="complete",
+            draft.reservation_id,
             input_tokens=draft.input_tokens,
             output_tokens=draft.output_tokens,
-            completed_at=dt.datetime.now(dt.UTC),
-            error=None,
         )
-        if draft.reservation_id is not None:
-            # Settles the reservation with the real counts and meters input, output and
-            # total AI tokens (idempotent, so a retried job counts once).
-            await entitlements.commit(
-                session,
-                ws,
-                draft.reservation_id,
-                input_tokens=draft.input_tokens,
-                output_tokens=draft.output_tokens,
-            )
+    return completed_at
 
 
 async def fail(

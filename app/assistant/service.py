@@ -49,8 +49,9 @@ _WIDGET = (PrincipalKind.PUBLISHABLE_KEY, PrincipalKind.VISITOR)
 async def ensure_answer_quota(
     session: AsyncSession, workspace_id: uuid.UUID, *, new_conversation: bool
 ) -> None:
-    """Quota check point for answers: called by `ask` before a question is stored or any
-    model is called; a new conversation counts against the plan's conversations per month.
+    """Quota check point for answers: called by `ask` in the transaction that stores the
+    question (so a refusal stores nothing) and before any model is called; a new
+    conversation counts against the plan's conversations per month.
     AI tokens are reserved by the answer job right before the model call."""
     if new_conversation:
         await entitlements.require(session, workspace_id, Limit.CONVERSATIONS_PER_MONTH)
@@ -122,7 +123,6 @@ async def ask(
     text = clean_body(
         question, field="question", max_length=settings.assistant.max_question_chars
     ).strip()
-    await ensure_answer_quota(session, workspace_id, new_conversation=conversation_id is None)
     now = dt.datetime.now(dt.UTC)
     if conversation_id is not None:
         conversation = await repository.get_conversation(
@@ -145,7 +145,6 @@ async def ask(
             last_message_at=now,
         )
         await repository.insert_conversation(session, conversation)
-        await usage.record(session, workspace_id, Metric.CONVERSATIONS, 1)
         first_turn = True
     ids = sorted([uuid7(), uuid7()])  # the answer sorts after its question
     asked = Message(
@@ -184,6 +183,15 @@ async def ask(
             answer.status, answer.cached, answer.completed_at = "complete", True, now
     await repository.insert_messages(session, [asked, answer])
     await repository.touch_conversation(session, conversation, 2)
+    # The workspace's counters last: checking the quota locks its conversations counter and
+    # counting locks the messages counter until COMMIT, so every ask of the workspace waits
+    # for the one holding them. Taken here, just before the commit, they are held for a few
+    # statements instead of the whole request; a refusal still rolls everything back, so a
+    # question over quota is never stored.
+    new_conversation = conversation_id is None
+    await ensure_answer_quota(session, workspace_id, new_conversation=new_conversation)
+    if new_conversation:
+        await usage.record(session, workspace_id, Metric.CONVERSATIONS, 1)
     await usage.record(session, workspace_id, Metric.MESSAGES, 1)
     if answer.status == "pending":
         jobs.add(

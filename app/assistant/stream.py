@@ -13,9 +13,9 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
@@ -69,12 +69,25 @@ class Publisher:
             await pipe.execute()
         self.offset += len(text)
 
-    async def done(self) -> None:
-        """The answer is stored; subscribers fetch the final message."""
+    async def done(self, text: str = "", final: Mapping[str, Any] | None = None) -> None:
+        """The answer is stored. `text`, when given, is appended first in the same MULTI: an
+        answer that exists whole at once (extractive, FAQ, "don't know") reaches subscribers
+        as one delta and the end in one round trip. `final`, the stored message's changed
+        fields (content, status, mode, citations, completedAt), travels with the end, so a
+        subscriber need not read the message back; without it subscribers read the database."""
+        marker = orjson.dumps(final) if final else b"1"
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(self.done_key, b"1", ex=self.ttl_s)
-            pipe.publish(self.channel, orjson.dumps({"type": "done"}))
+            if text:
+                pipe.append(self.key, text.encode())
+                pipe.expire(self.key, self.ttl_s)
+                pipe.publish(
+                    self.channel,
+                    orjson.dumps({"type": "delta", "offset": self.offset, "text": text}),
+                )
+            pipe.set(self.done_key, marker, ex=self.ttl_s)
+            pipe.publish(self.channel, b'{"type":"done","final":' + marker + b"}")
             await pipe.execute()
+        self.offset += len(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,15 @@ class StreamEvent:
     kind: Literal["delta", "reset", "done"]
     text: str = ""
     offset: int = 0
+    final: dict[str, Any] | None = None  # with "done": the stored message's final fields
+
+
+def _final(marker: Any) -> dict[str, Any] | None:
+    """The final fields a done marker or event carries (None for a bare marker: read them
+    from the database)."""
+    if isinstance(marker, bytes):
+        marker = orjson.loads(marker) if marker.startswith(b"{") else None
+    return marker if isinstance(marker, dict) else None
 
 
 async def follow(
@@ -104,13 +126,13 @@ async def follow(
     try:
         async with redis.pipeline(transaction=False) as pipe:
             pipe.get(text_key(prefix, message_id))
-            pipe.exists(done_key(prefix, message_id))
+            pipe.get(done_key(prefix, message_id))
             snapshot, finished = await pipe.execute()
         shown = (snapshot or b"").decode(errors="replace")
         if shown:
             yield StreamEvent("delta", shown, 0)
-        if finished:
-            yield StreamEvent("done")
+        if finished is not None:
+            yield StreamEvent("done", final=_final(finished))
             return
         deadline = time.monotonic() + max_wait_s
         quiet_since = time.monotonic()
@@ -126,7 +148,7 @@ async def follow(
             quiet_since = time.monotonic()
             event = orjson.loads(message["data"])
             if event["type"] == "done":
-                yield StreamEvent("done")
+                yield StreamEvent("done", final=_final(event.get("final")))
                 return
             if event["type"] == "reset":
                 shown = ""

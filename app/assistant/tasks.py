@@ -35,7 +35,7 @@ async def answer_question(ctx: dict[str, Any], workspace_id: str, message_id: st
     budget_s = state.settings.worker.interactive_job_timeout_s * 0.9
     try:
         async with asyncio.timeout(budget_s):
-            return await answer.answer(state, ws, message)
+            return await answer.answer(state, ws, message, retried=job_try > 1)
     except TimeoutError:
         log.warning("answer %s took longer than %.0f s; giving up", message_id, budget_s)
         await answer.fail(state, ws, message, f"The answer took longer than {budget_s:.0f} s.")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Enqueuer(Protocol):
@@ -12,6 +15,9 @@ class Enqueuer(Protocol):
 
     async def enqueue_job(self, function: str, *args: Any, **kwargs: Any) -> Any:
         """Put a job on a queue."""
+
+    async def publish(self, channel: str, message: bytes) -> Any:
+        """Publish on a Redis channel (wakes the queue's workers)."""
 
 
 class QueuedJob(Protocol):
@@ -27,6 +33,22 @@ class QueuedJob(Protocol):
     def queue(self) -> str: ...
     @property
     def defer_until(self) -> dt.datetime | None: ...
+
+
+def wake_channel(queue_name: str) -> str:
+    """The channel a queue's workers listen on to look at the queue at once instead of at
+    their next poll."""
+    return f"{queue_name}:wake"
+
+
+async def wake(queue: Enqueuer, queue_name: str, timeout_s: float) -> None:
+    """Tell `queue_name`'s workers that a job is waiting. Best effort: a lost wake-up only
+    means the job is found by the next poll."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await queue.publish(wake_channel(queue_name), b"1")
+    except Exception as exc:
+        log.debug("wake-up of %s not sent: %s", queue_name, type(exc).__name__)
 
 
 async def enqueue(queue: Enqueuer, job: QueuedJob, timeout_s: float) -> None:

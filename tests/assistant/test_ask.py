@@ -10,7 +10,8 @@ from app.errors import Forbidden, NotFound
 from app.jobs import JobBuffer
 from app.pagination import PageRequest
 from tenancy.principal import Principal, PrincipalKind
-from tests.support.ai import Stack
+from tests.assistant.test_generation import subscribe
+from tests.support.ai import Stack, serve
 from tests.support.factories import Tenant
 from tests.support.knowledge import add_document, row_id
 from tests.support.openai_server import FakeOpenAI
@@ -60,6 +61,25 @@ async def test_extractive_answer_cites_real_chunks(extractive: Stack) -> None:
             text("SELECT content FROM chunks WHERE id = :c"), {"c": citation["chunkId"]}
         )
     assert stored is not None and citation["snippet"].rstrip("…") in " ".join(stored.split())
+
+
+async def test_an_extractive_answer_streams_whole_with_its_end(extractive: Stack) -> None:
+    # The text arrives as one delta with the end, and the DONE message (built from what the
+    # worker sent, not read back) is exactly the stored one.
+    tenant = await extractive.factory.tenant()
+    doc = await add_document(tenant, POLICY)
+    await extractive.drain()
+    async with serve(extractive) as address, extractive.running_workers():
+        asked = await ask(extractive, tenant, "How long do refunds take to reach my card?")
+        events = await subscribe(address, tenant, asked["answer"]["id"])
+    kinds = [e["data"]["answer"]["kind"] for e in events]
+    assert kinds == ["DELTA", "DONE"]
+    final = events[-1]["data"]["answer"]["message"]
+    assert (final["status"], final["mode"]) == ("COMPLETE", "EXTRACTIVE")
+    assert events[0]["data"]["answer"]["text"] == final["content"]
+    assert [c["documentId"] for c in final["citations"]] == [doc["id"]]
+    stored = (await tenant.gql.op("Message", {"id": asked["answer"]["id"]})).data["message"]
+    assert stored == final
 
 
 async def test_nothing_relevant_means_i_do_not_know(extractive: Stack) -> None:

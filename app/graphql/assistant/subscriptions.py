@@ -6,9 +6,11 @@ field relays, reading the database only in short transactions of its own.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import AsyncGenerator
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
@@ -16,7 +18,14 @@ from app.assistant import service as assistant
 from app.assistant import stream
 from app.assistant.models import Message as MessageModel
 from app.errors import NotFound, ValidationFailed
-from app.graphql.assistant.types import AnswerEvent, AnswerEventKind, Message
+from app.graphql.assistant.types import (
+    AnswerEvent,
+    AnswerEventKind,
+    AnswerMode,
+    Citation,
+    Message,
+    MessageStatus,
+)
 from app.graphql.node import decode_id
 from app.graphql.socket import SocketContext, SocketInfo
 
@@ -24,6 +33,22 @@ from app.graphql.socket import SocketContext, SocketInfo
 async def _load(ctx: SocketContext, message_id: uuid.UUID) -> MessageModel | None:
     async with ctx.transaction() as session:
         return await assistant.get_message(session, ctx.require_principal(), message_id)
+
+
+def _finished(first: MessageModel, final: dict[str, Any]) -> Message:
+    """The answer as stored, from the message read when the subscription started and the
+    fields the worker stored at the end (the rest of a message does not change meanwhile)."""
+    message = Message.from_model(first)
+    return dataclasses.replace(
+        message,
+        content=str(final["content"]),
+        status=MessageStatus(str(final["status"])),
+        mode=AnswerMode(str(final["mode"])) if final.get("mode") else None,
+        citations=[Citation.from_json(c) for c in final.get("citations") or []],
+        completed_at=dt.datetime.fromisoformat(final["completedAt"])
+        if final.get("completedAt")
+        else None,
+    )
 
 
 @strawberry.type
@@ -68,13 +93,13 @@ class AssistantSubscription:
             max_wait_s=float(settings.assistant.stream_ttl_s),
         ):
             if event.kind == "done":
-                final = await _load(ctx, value)
-                yield AnswerEvent(
-                    kind=AnswerEventKind.DONE,
-                    text="",
-                    offset=0,
-                    message=Message.from_model(final) if final else None,
-                )
+                if event.final is not None:
+                    # The worker sent the stored fields with the end: no read back.
+                    done: Message | None = _finished(first, event.final)
+                else:
+                    final = await _load(ctx, value)
+                    done = Message.from_model(final) if final else None
+                yield AnswerEvent(kind=AnswerEventKind.DONE, text="", offset=0, message=done)
                 return
             yield AnswerEvent(
                 kind=AnswerEventKind(event.kind), text=event.text, offset=event.offset, message=None
