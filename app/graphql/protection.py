@@ -81,6 +81,12 @@ def _refused(guard: GuardState) -> GraphQLError | None:
     return None
 
 
+def _consume(task: asyncio.Task[Decision]) -> None:
+    """Retrieve an abandoned decision's outcome, so its error is not logged as unhandled."""
+    if not task.cancelled():
+        task.exception()
+
+
 class Protection(SchemaExtension):
     """Cost limit and rate limiting for every operation."""
 
@@ -136,6 +142,7 @@ class Protection(SchemaExtension):
             yield
         except BaseException:
             pending.cancel()  # the request is gone; the decision no longer matters
+            pending.add_done_callback(_consume)
             raise
         refused = await self._settle(guard, pending)
         if refused is None:

@@ -280,3 +280,35 @@ async def test_a_query_refused_while_it_ran_answers_only_the_refusal(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert (await client.query("{ __typename }")).status == 200  # one point still fits
+
+
+async def test_a_mutation_over_budget_never_runs(make_app: MakeApp, factory: Factory) -> None:
+    """Mutations may have effects beyond their transaction: they are decided before running,
+    even for a caller that was never refused."""
+    from sqlalchemy import event
+
+    app = await make_app(ratelimit=limits(api_per_window=2))
+    tenant = await factory.tenant()
+    client = app.gql(tenant.owner.token, tenant.id)
+    assert (await client.query("{ __typename }")).status == 200
+    assert (await client.query("{ __typename }")).status == 200
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        refused = await client.query(
+            "mutation($i: CreateSecretKeyInput!) { createSecretKey(input: $i) { key } }",
+            {"i": {"name": "over budget"}},
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert refused.status == 429
+    assert refused.code == "RATE_LIMITED"
+    assert "data" not in refused.body
+    assert statements  # authentication ran
+    assert not any("api_keys" in s and "INSERT" in s.upper() for s in statements), statements
