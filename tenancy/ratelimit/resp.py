@@ -28,14 +28,13 @@ class NoScriptError(RespError):
     """EVALSHA of a script Redis does not have (after a restart or SCRIPT FLUSH)."""
 
 
-def _bulk_string(arg: bytes | str | int) -> bytes:
-    data = arg if isinstance(arg, bytes) else arg.encode() if isinstance(arg, str) else b"%d" % arg
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
 def pack(args: Sequence[bytes | str | int]) -> bytes:
     """A command in RESP2: an array of bulk strings."""
-    return b"*%d\r\n" % len(args) + b"".join(map(_bulk_string, args))
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 def _error(line: bytes) -> RespError:
