@@ -133,7 +133,8 @@ class Protection(SchemaExtension):
         # Why a query may run before its decision is known: it changes nothing that outlives
         # the request (a refused query's transaction rolls back and its result is replaced by
         # the refusal, so no data leaves), and it overlaps the Redis round trip with the
-        # database work. What it can waste is bounded: the HTTP layer allows this only for a
+        # database work. What it can waste (database time; for `search`, one embedding call)
+        # is bounded: the HTTP layer allows this only for a
         # caller this process has not refused within its Retry-After (RefusalCache), so a
         # caller past its budget gets at most one speculative execution per refusal (plus
         # whatever it had in flight when that refusal landed) before being decided first again,
