@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from app.cache.local import ABSENT
 
@@ -22,7 +22,10 @@ TOMBSTONE = b"\x00changed"
 @dataclass(frozen=True, slots=True)
 class CacheSpec(Generic[T]):
     """A named cache and how its values travel as bytes. `ttl_of` may shorten an entry's
-    life (seconds left, e.g. until a grace period ends; None: the configured TTLs)."""
+    life (seconds left, e.g. until a grace period ends; None: the configured TTLs).
+
+    Values must be immutable (frozen dataclasses of tuples, read-only mappings): the process
+    tier hands the very same object to every request that hits it."""
 
     name: str
     encode: Callable[[T], bytes]
@@ -55,10 +58,10 @@ class TwoLevelCache(Generic[T]):
             return await load()
         local_key = f"{self.name}:{key}"
         now = time.monotonic()
-        raw = hub.local.get(local_key, now)
-        if raw is not None:
+        found = hub.local.get(local_key, now)
+        if found is not None:
             hub.count(self.name, "local")
-            return None if raw == ABSENT else self.spec.decode(raw)
+            return None if found is ABSENT else cast(T, found)
         generation = hub.local.generation
         # While this process's own invalidation of the key is still on its way to Redis,
         # Redis may hold the old value: read the database.
@@ -69,7 +72,7 @@ class TwoLevelCache(Generic[T]):
                 value = self.spec.decode(raw)
                 hub.count(self.name, "redis")
                 ttl = self._ttl(value, settings.local_ttl_s)
-                hub.local.put(local_key, raw, ttl, time.monotonic(), generation)
+                hub.local.put(local_key, value, ttl, time.monotonic(), generation)
                 return value
             in_flight = raw == TOMBSTONE
         loaded = await load()
@@ -84,7 +87,7 @@ class TwoLevelCache(Generic[T]):
             ttl = self._ttl(loaded, settings.redis_ttl_s)
             if ttl > 0:
                 await hub.redis_add(self._redis_key(key), raw, ttl)
-        hub.local.put(local_key, raw, self._ttl(loaded, settings.local_ttl_s), now, generation)
+        hub.local.put(local_key, loaded, self._ttl(loaded, settings.local_ttl_s), now, generation)
         return loaded
 
     def _ttl(self, value: T, configured: float) -> float:

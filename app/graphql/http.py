@@ -370,6 +370,7 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
                 user_agent=request.headers.get("user-agent"),
                 origin=request.headers.get("origin"),
             )
+            context.guard.may_overlap = guards.refusals.may_overlap(refusal_key)
             try:
                 op, remember = await _document(state, guards, principal, op)
                 result = await _run(schema, context, op, request.method)

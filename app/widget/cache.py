@@ -26,6 +26,8 @@ def _encode(view: ConfigView) -> bytes:
 def _decode(raw: bytes) -> ConfigView:
     values = orjson.loads(raw)
     values["key_id"] = uuid.UUID(values["key_id"])
+    values["suggested_questions"] = tuple(values["suggested_questions"])
+    values["lead_fields"] = tuple(values["lead_fields"])
     return ConfigView(**values)
 
 

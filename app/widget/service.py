@@ -79,7 +79,7 @@ def _merge(current: ConfigView, data: ConfigInput) -> dict[str, object]:
     position = data.position if data.position is not None else current.position
     if position not in POSITIONS:
         raise ValidationFailed("position must be bottom-right or bottom-left.", field="position")
-    questions = current.suggested_questions
+    questions = list(current.suggested_questions)
     if data.suggested_questions is not None:
         if len(data.suggested_questions) > MAX_SUGGESTIONS:
             raise ValidationFailed(
@@ -89,7 +89,7 @@ def _merge(current: ConfigView, data: ConfigInput) -> dict[str, object]:
             clean_text(q, field="suggestedQuestions", max_length=120)
             for q in data.suggested_questions
         ]
-    lead_fields = current.lead_fields
+    lead_fields = list(current.lead_fields)
     if data.lead_fields is not None:
         unknown = set(data.lead_fields) - set(LEAD_FIELDS)
         if unknown:

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.widget.models import WidgetConfig
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigView:
-    """A key's widget configuration, defaults filled in."""
+    """A key's widget configuration, defaults filled in. Immutable (tuples), since the hot
+    cache hands the same object to every request (app/cache)."""
 
     key_id: uuid.UUID
     title: str = "Ask us anything"
     greeting: str = "Hi! Ask me a question and I will answer from our documentation."
     primary_color: str = "#2563eb"
     position: str = "bottom-right"
-    suggested_questions: list[str] = field(default_factory=list)
+    suggested_questions: tuple[str, ...] = ()
     lead_capture: bool = True
-    lead_fields: list[str] = field(default_factory=lambda: ["name", "email"])
+    lead_fields: tuple[str, ...] = ("name", "email")
     language: str = "en"
     require_identity: bool = False
     identity_secret_version: int = 1
@@ -35,9 +36,9 @@ class ConfigView:
             greeting=row.greeting,
             primary_color=row.primary_color,
             position=row.position,
-            suggested_questions=list(row.suggested_questions),
+            suggested_questions=tuple(row.suggested_questions),
             lead_capture=row.lead_capture,
-            lead_fields=list(row.lead_fields),
+            lead_fields=tuple(row.lead_fields),
             language=row.language,
             require_identity=row.require_identity,
             identity_secret_version=row.identity_secret_version,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 
 from billing.plans.models import Plan
 from billing.usage.metrics import Metric, next_month_start
@@ -69,11 +71,17 @@ TOPUP_LIMITS = {
 @dataclass(frozen=True, slots=True)
 class PlanLimits:
     """The limits in force for a workspace now: its plan's, or the free plan's while a paid
-    plan is unpaid past its grace period or paused. None means unlimited."""
+    plan is unpaid past its grace period or paused. None means unlimited.
+
+    Immutable (`values` is a read-only copy): the hot cache hands the same object to every
+    request (billing/entitlements/cache.py)."""
 
     plan_code: str
     plan_version: int
-    values: dict[Limit, int | None]
+    values: Mapping[Limit, int | None]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
 
     def __getitem__(self, limit: Limit) -> int | None:
         return self.values[limit]

@@ -10,20 +10,29 @@ a refusal the refusing budget's `t` equals Retry-After, as the draft recommends.
 
 from __future__ import annotations
 
-from tenancy.ratelimit.policy import Decision
+from functools import lru_cache
+
+from tenancy.ratelimit.policy import BucketState, Decision, Policy
+
+
+@lru_cache(maxsize=1024)
+def _policy_field(budgets: tuple[tuple[Policy, int, int], ...]) -> str:
+    # The same few budgets answer every request of a workspace: format them once.
+    return ", ".join(f'"{policy.value}";q={limit};w={window}' for policy, limit, window in budgets)
+
+
+def _state(b: BucketState) -> str:
+    return f'"{b.policy.value}";r={b.remaining};t={b.reset_s}'
 
 
 def rate_limit_headers(decision: Decision) -> dict[str, str]:
     """RateLimit-Policy and RateLimit (and Retry-After on a refusal) for a decision."""
-    if not decision.buckets:
+    buckets = decision.buckets
+    if not buckets:
         return {}
     headers = {
-        "RateLimit-Policy": ", ".join(
-            f'"{b.policy.value}";q={b.limit};w={b.window_s}' for b in decision.buckets
-        ),
-        "RateLimit": ", ".join(
-            f'"{b.policy.value}";r={b.remaining};t={b.reset_s}' for b in decision.buckets
-        ),
+        "RateLimit-Policy": _policy_field(tuple((b.policy, b.limit, b.window_s) for b in buckets)),
+        "RateLimit": ", ".join(map(_state, buckets)),
     }
     if not decision.allowed:
         headers["Retry-After"] = str(decision.retry_after_s)

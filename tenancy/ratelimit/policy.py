@@ -11,6 +11,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from app.config import RateLimitSettings
 from tenancy.principal import Principal, PrincipalKind
@@ -76,6 +77,7 @@ class Decision:
         return next((b for b in self.buckets if b.policy == self.refused_by), None)
 
 
+@lru_cache(maxsize=4096)  # built for every request; formatting a UUID is not free
 def workspace_tag(prefix: str, workspace_id: uuid.UUID) -> str:
     """The key prefix of everything the limiter keeps for one workspace."""
     return f"{prefix}{{ws:{workspace_id}}}"

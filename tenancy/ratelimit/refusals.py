@@ -6,6 +6,11 @@ says a budget cannot admit even one point for the next few seconds, the process 
 credential that was refused until then and answers its requests with the same RATE_LIMITED
 refusal straight away. The entry never outlives the refusal Redis decided, so it refuses nothing
 Redis would have admitted (a teammate sharing the workspace budget finds out on their own).
+
+It also remembers, for each refused credential, until when its Retry-After runs (whatever
+refused it): until then the credential's queries are decided before they execute, never
+while they execute (`may_overlap`, app/graphql/protection.py), so a caller past its budget
+cannot make the API do work it will not be given.
 """
 
 from __future__ import annotations
@@ -31,18 +36,37 @@ class RefusalCache:
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self._entries: OrderedDict[str, tuple[float, Decision]] = OrderedDict()
+        self._recent: OrderedDict[str, float] = OrderedDict()
         self._max = max_entries
 
     def remember(self, key: str, decision: Decision, now: float | None = None) -> None:
         """Keep a refusal whose budget is blocked for a while. Refusals of the local fallback
-        are not kept: they are estimates, and Redis may be back before they expire."""
-        if decision.allowed or decision.local or decision.blocked_s <= 0:
+        are not kept: they are estimates, and Redis may be back before they expire. Every
+        refusal counts for `may_overlap`."""
+        if decision.allowed:
             return
         now = time.monotonic() if now is None else now
+        self._recent[key] = now + max(decision.retry_after_s, decision.blocked_s)
+        self._recent.move_to_end(key)
+        while len(self._recent) > self._max:
+            self._recent.popitem(last=False)
+        if decision.local or decision.blocked_s <= 0:
+            return
         self._entries[key] = (now + decision.blocked_s, decision)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
+
+    def may_overlap(self, key: str, now: float | None = None) -> bool:
+        """False while a refusal of this credential is younger than its Retry-After: its
+        requests are then decided before they do any work."""
+        until = self._recent.get(key)
+        if until is None:
+            return True
+        if until <= (time.monotonic() if now is None else now):
+            del self._recent[key]
+            return True
+        return False
 
     def check(self, key: str, now: float | None = None) -> Decision | None:
         """The refusal still standing for this credential, with its times brought up to date."""

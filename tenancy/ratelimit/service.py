@@ -14,7 +14,15 @@ from app.errors import RateLimited
 from tenancy.principal import Principal
 from tenancy.ratelimit.limiter import RateLimiter
 from tenancy.ratelimit.limits import workspace_limits
-from tenancy.ratelimit.policy import Decision, PlanLimits, buckets_for, ip_bucket, is_widget
+from tenancy.ratelimit.policy import (
+    Bucket,
+    Decision,
+    PlanLimits,
+    Policy,
+    buckets_for,
+    ip_bucket,
+    is_widget,
+)
 
 
 async def plan_limits(
@@ -25,6 +33,36 @@ async def plan_limits(
     if workspace_id is None:
         return None
     return await workspace_limits(session, workspace_id, settings.ratelimit)
+
+
+async def budgets(
+    session: AsyncSession,
+    limiter: RateLimiter,
+    principal: Principal,
+    settings: Settings,
+    *,
+    points: int,
+    answers: int = 0,
+) -> list[Bucket]:
+    """The buckets a request of `points` (starting `answers` answer generations) is charged
+    to: the only part of a decision that needs the session (plan limits)."""
+    limits = await plan_limits(session, limiter, principal, settings)
+    return buckets_for(
+        principal,
+        limits,
+        settings.ratelimit,
+        settings.redis.key_prefix,
+        points=points,
+        answers=answers,
+    )
+
+
+async def decide(limiter: RateLimiter, principal: Principal, buckets: list[Bucket]) -> Decision:
+    """Charge `buckets` (from `budgets`); needs no session, so it can run while the operation
+    executes. Answers and widget calls have no local fallback: with Redis unreachable they
+    raise UNAVAILABLE."""
+    answers = any(b.policy is Policy.ANSWERS for b in buckets)
+    return await limiter.decide(buckets, fallback=not answers and not is_widget(principal))
 
 
 async def admit(
@@ -41,16 +79,8 @@ async def admit(
     with Redis unreachable they raise UNAVAILABLE."""
     if not settings.ratelimit.enabled:
         return None
-    limits = await plan_limits(session, limiter, principal, settings)
-    buckets = buckets_for(
-        principal,
-        limits,
-        settings.ratelimit,
-        settings.redis.key_prefix,
-        points=points,
-        answers=answers,
-    )
-    return await limiter.decide(buckets, fallback=not answers and not is_widget(principal))
+    found = await budgets(session, limiter, principal, settings, points=points, answers=answers)
+    return await decide(limiter, principal, found)
 
 
 async def charge_client_ip(

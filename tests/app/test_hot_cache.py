@@ -5,9 +5,12 @@ process: its own local tier and subscriber, the session's real Redis shared betw
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -183,3 +186,82 @@ async def test_invalidations_wait_for_the_commit(state: AppState) -> None:
         assert hub.local.get(f"test:{key}", time.monotonic()) is None
     source.value = "changed"
     assert await cache.get(key, source.loader()) == "changed"
+
+
+def _assert_immutable(value: object, where: str = "value") -> None:
+    """Fail unless `value` is built only of immutable parts: the process tier hands the same
+    object to every request, so nothing reachable from it may be changed in place."""
+    if isinstance(value, str | bytes | int | float | bool | uuid.UUID | Enum) or value is None:
+        return
+    if isinstance(value, tuple | frozenset):
+        for i, item in enumerate(value):
+            _assert_immutable(item, f"{where}[{i}]")
+        return
+    if isinstance(value, MappingProxyType):
+        for key, item in value.items():
+            _assert_immutable(key, f"{where} key")
+            _assert_immutable(item, f"{where}[{key!r}]")
+        return
+    assert dataclasses.is_dataclass(value), f"{where} is a mutable {type(value).__name__}"
+    params = getattr(type(value), "__dataclass_params__", None)
+    assert params is not None and params.frozen, f"{where} is not a frozen dataclass"
+    for f in dataclasses.fields(value):
+        _assert_immutable(getattr(value, f.name), f"{where}.{f.name}")
+
+
+def _cached_values() -> list[tuple[CacheSpec[Any], object]]:
+    """A value of every cache in the application, as loaded and as decoded from Redis."""
+    from app.widget import cache as widget_cache
+    from app.widget.views import ConfigView
+    from billing.entitlements import cache as limits_cache
+    from billing.entitlements.limits import Limit, PlanLimits
+    from tenancy.apikeys import cache as key_cache
+
+    values: list[tuple[CacheSpec[Any], object]] = [
+        (
+            key_cache.SPEC,
+            key_cache.KeyInfo(uuid.uuid4(), uuid.uuid4(), "secret", "admin", ("https://a.test",)),
+        ),
+        (
+            widget_cache.SPEC,
+            ConfigView(uuid.uuid4(), suggested_questions=("How?",), lead_fields=("email",)),
+        ),
+        (
+            limits_cache.SPEC,
+            limits_cache.CachedLimits(
+                PlanLimits("free", 1, dict.fromkeys(Limit, 10)), time.time() + 60
+            ),
+        ),
+    ]
+    return values + [(spec, spec.decode(spec.encode(value))) for spec, value in values]
+
+
+def test_every_cached_value_is_immutable() -> None:
+    for spec, value in _cached_values():
+        _assert_immutable(value, spec.name)
+        assert spec.decode(spec.encode(value)) == value
+
+
+async def test_a_local_hit_hands_out_the_stored_object(
+    hubs: Callable[..., Awaitable[CacheHub]],
+) -> None:
+    from billing.entitlements import cache as limits_cache
+    from billing.entitlements.limits import Limit, PlanLimits
+
+    hub = await hubs()
+    cache = hub.cache(limits_cache.SPEC)
+    source = dict.fromkeys(Limit, 5)
+    entry = limits_cache.CachedLimits(PlanLimits("free", 1, source), None)
+
+    async def load() -> limits_cache.CachedLimits:
+        return entry
+
+    first = await cache.get("w", load)
+    source[Limit.MEMBERS] = 99  # the dict it was built from changes: the entry does not
+    again = await cache.get("w", load)
+    assert again is first  # no decoding on a local hit
+    assert again is not None and again.limits[Limit.MEMBERS] == 5
+    with pytest.raises(TypeError):
+        again.limits.values[Limit.MEMBERS] = 1  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        again.until = 0.0  # type: ignore[misc]

@@ -51,3 +51,19 @@ def test_the_cache_is_bounded() -> None:
         cache.remember(key, refused(10), now=0.0)
     assert cache.check("a", now=1.0) is None
     assert cache.check("c", now=1.0) is not None
+
+
+def test_every_refusal_stops_overlapping_decisions_until_its_retry_after() -> None:
+    cache = RefusalCache()
+    assert cache.may_overlap("a", now=0.0)
+    cache.remember("a", Decision(True, refused(0).buckets), now=0.0)  # admitted: no change
+    assert cache.may_overlap("a", now=0.0)
+    # Refused although one point would fit (not kept by `check`): its queries are still
+    # decided before they run, until Retry-After (6 s) has passed.
+    cache.remember("a", refused(0.0), now=10.0)
+    assert cache.check("a", now=10.1) is None
+    assert not cache.may_overlap("a", now=15.9)
+    assert cache.may_overlap("a", now=16.1)
+    local = Decision(False, refused(5).buckets, 6, Policy.WORKSPACE, local=True, blocked_s=5)
+    cache.remember("b", local, now=0.0)
+    assert not cache.may_overlap("b", now=1.0)

@@ -39,9 +39,9 @@ class WidgetConfig:
             greeting=view.greeting,
             primary_color=view.primary_color,
             position=view.position,
-            suggested_questions=view.suggested_questions,
+            suggested_questions=list(view.suggested_questions),
             lead_capture=view.lead_capture,
-            lead_fields=view.lead_fields,
+            lead_fields=list(view.lead_fields),
             language=view.language,
             require_identity=view.require_identity,
         )

@@ -240,3 +240,75 @@ async def test_a_refused_caller_is_refused_again_without_any_work(
         assert statements
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_a_query_refused_while_it_ran_answers_only_the_refusal(
+    make_app: MakeApp, factory: Factory
+) -> None:
+    """A query's decision may arrive after it executed (app/graphql/protection.py); refused,
+    it must still answer 429 with no data, and the caller's next queries are decided first."""
+    from sqlalchemy import event
+
+    app = await make_app(ratelimit=limits(api_per_window=20), api=ApiSettings(cost_per_point=1))
+    tenant = await factory.tenant()
+    client = app.gql(tenant.owner.token, tenant.id)
+    # 1 (workspace) + 1 (members) + 5 x (edge + node) = 12 points
+    document = "query { workspace { id name members(first: 5) { edges { node { role } } } } }"
+    admitted = await client.query(document)
+    assert admitted.status == 200
+    assert admitted.body["data"]["workspace"]["members"]["edges"]
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for ran in (True, False):
+            statements.clear()
+            refused = await client.query(document)  # 12 points, 8 left
+            assert refused.status == 429
+            assert refused.code == "RATE_LIMITED"
+            assert "data" not in refused.body
+            assert int(refused.headers["retry-after"]) >= 1
+            assert parse_items(refused.headers["ratelimit"])["workspace"]["r"] == 8
+            # The first ran while Redis decided; once refused, the caller is decided first.
+            assert any("memberships" in s for s in statements) is ran, statements
+            assert not any(s.strip().upper().startswith("COMMIT") for s in statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert (await client.query("{ __typename }")).status == 200  # one point still fits
+
+
+async def test_a_mutation_over_budget_never_runs(make_app: MakeApp, factory: Factory) -> None:
+    """Mutations may have effects beyond their transaction: they are decided before running,
+    even for a caller that was never refused."""
+    from sqlalchemy import event
+
+    app = await make_app(ratelimit=limits(api_per_window=2))
+    tenant = await factory.tenant()
+    client = app.gql(tenant.owner.token, tenant.id)
+    assert (await client.query("{ __typename }")).status == 200
+    assert (await client.query("{ __typename }")).status == 200
+
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        refused = await client.query(
+            "mutation($i: CreateSecretKeyInput!) { createSecretKey(input: $i) { key } }",
+            {"i": {"name": "over budget"}},
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert refused.status == 429
+    assert refused.code == "RATE_LIMITED"
+    assert "data" not in refused.body
+    assert statements  # authentication ran
+    assert not any("api_keys" in s and "INSERT" in s.upper() for s in statements), statements
