@@ -11,13 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.ids import uuid7
-from app.errors import Conflict, Unauthenticated, ValidationFailed
+from app.db.tenant import set_tenant
+from app.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
 from app.validation import check_password, clean_email, clean_text
 from tenancy.accounts import repository
 from tenancy.accounts.models import AuthSession, RefreshToken, User
 from tenancy.principal import Principal
 from tenancy.security import Security, random_secret, token_hash
 from tenancy.security_events import service as security_events
+from tenancy.workspaces import repository as workspaces_repo
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,16 @@ async def _issue(
     session_id: uuid.UUID,
     workspace_id: uuid.UUID | None,
 ) -> Tokens:
+    if workspace_id is not None:
+        # A token names a workspace only for its members: refuse now rather than mint one
+        # that every request would refuse. The user is known from here on, so the
+        # transaction may read their memberships.
+        await set_tenant(session, None, user.id)
+        if await workspaces_repo.get_role(session, workspace_id, user.id) is None:
+            raise Forbidden(
+                "You are not a member of that workspace; log in without it or choose one of yours.",
+                field="workspaceId",
+            )
     refresh = REFRESH_PREFIX + random_secret()
     await repository.insert_refresh_token(
         session, RefreshToken(id=uuid7(), session_id=session_id, token_hash=token_hash(refresh))

@@ -181,3 +181,24 @@ async def test_workspace_can_be_chosen_by_token_claim(gql: GraphQL, factory: Fac
     assert (await gql.as_(login["accessToken"], other.id).op("CurrentWorkspace")).code == (
         "FORBIDDEN"
     )
+
+
+async def test_no_token_names_a_workspace_the_user_is_not_a_member_of(
+    gql: GraphQL, factory: Factory
+) -> None:
+    stranger = await factory.account("stranger")
+    theirs = await factory.tenant()
+    login = await gql.op(
+        "LogIn",
+        {"input": {"email": stranger.email, "password": PASSWORD, "workspaceId": theirs.id}},
+    )
+    assert login.code == "FORBIDDEN"
+    assert login.body["data"] is None  # no tokens
+    assert login.errors[0]["extensions"]["field"] == "workspaceId"
+    refreshed = await gql.op(
+        "RefreshSession", {"input": {"refreshToken": stranger.refresh, "workspaceId": theirs.id}}
+    )
+    assert refreshed.code == "FORBIDDEN"
+    # The refused refresh rolled back: the refresh token still works, without the workspace.
+    again = await gql.op("RefreshSession", {"input": {"refreshToken": stranger.refresh}})
+    assert again.data["refreshSession"]["accessToken"]
