@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 
 from app.config import ApiSettings
-from tests.app.protect.conftest import MakeApp, limits
+from tests.app.protect.conftest import MakeApp, ProtectedApp, limits
 from tests.support.factories import Factory
+
+
+@contextlib.contextmanager
+def recorded_statements(app: ProtectedApp) -> Iterator[list[str]]:
+    """The SQL the app's engine sends while the block runs."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
 
 GR = "application/graphql-response+json"
 TYPENAME = {"query": "{ __typename }"}
@@ -214,21 +235,12 @@ async def test_failed_authentication_is_charged_to_the_client_ip(make_app: MakeA
 async def test_a_refused_caller_is_refused_again_without_any_work(
     make_app: MakeApp, factory: Factory
 ) -> None:
-    from sqlalchemy import event
-
     app = await make_app(ratelimit=limits(api_per_window=2))
     noisy, quiet = await factory.tenant("Noisy"), await factory.tenant("Quiet")
     client = app.gql(noisy.owner.token, noisy.id)
     assert [(await client.query("{ __typename }")).status for _ in range(3)] == [200, 200, 429]
 
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(app) as statements:
         again = await client.query("{ __typename }")
         assert statements == []  # no authentication, no transaction
         assert again.status == 429
@@ -238,8 +250,6 @@ async def test_a_refused_caller_is_refused_again_without_any_work(
         # Another tenant on the same process still gets the full path.
         assert (await app.gql(quiet.owner.token, quiet.id).query("{ __typename }")).status == 200
         assert statements
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_a_query_refused_while_it_ran_answers_only_the_refusal(
@@ -247,8 +257,6 @@ async def test_a_query_refused_while_it_ran_answers_only_the_refusal(
 ) -> None:
     """A query's decision may arrive after it executed (app/graphql/protection.py); refused,
     it must still answer 429 with no data, and the caller's next queries are decided first."""
-    from sqlalchemy import event
-
     app = await make_app(ratelimit=limits(api_per_window=20), api=ApiSettings(cost_per_point=1))
     tenant = await factory.tenant()
     client = app.gql(tenant.owner.token, tenant.id)
@@ -258,14 +266,7 @@ async def test_a_query_refused_while_it_ran_answers_only_the_refusal(
     assert admitted.status == 200
     assert admitted.body["data"]["workspace"]["members"]["edges"]
 
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(app) as statements:
         for ran in (True, False):
             statements.clear()
             refused = await client.query(document)  # 12 points, 8 left
@@ -277,36 +278,23 @@ async def test_a_query_refused_while_it_ran_answers_only_the_refusal(
             # The first ran while Redis decided; once refused, the caller is decided first.
             assert any("memberships" in s for s in statements) is ran, statements
             assert not any(s.strip().upper().startswith("COMMIT") for s in statements)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert (await client.query("{ __typename }")).status == 200  # one point still fits
 
 
 async def test_a_mutation_over_budget_never_runs(make_app: MakeApp, factory: Factory) -> None:
     """Mutations may have effects beyond their transaction: they are decided before running,
     even for a caller that was never refused."""
-    from sqlalchemy import event
-
     app = await make_app(ratelimit=limits(api_per_window=2))
     tenant = await factory.tenant()
     client = app.gql(tenant.owner.token, tenant.id)
     assert (await client.query("{ __typename }")).status == 200
     assert (await client.query("{ __typename }")).status == 200
 
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(app) as statements:
         refused = await client.query(
             "mutation($i: CreateSecretKeyInput!) { createSecretKey(input: $i) { key } }",
             {"i": {"name": "over budget"}},
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
     assert refused.status == 429
     assert refused.code == "RATE_LIMITED"
     assert "data" not in refused.body
