@@ -5,8 +5,9 @@ resolver, an awaitable check, then `complete_value`'s walk down the type. For a 
 straight from its object (`title`, `createdAt`, an enum) that machinery costs several times
 the read itself, and a page of 20 documents has over a hundred such fields. This executor
 reads those leaves inline: the attribute, then the type's own `coerce_output_value`, the
-function graphql-core would call. Everything else (resolvers, objects, lists, `__typename`,
-fields whose value is missing or does not coerce) takes graphql-core's path unchanged, so
+function graphql-core would call; a null in a nullable field is null. Everything else
+(resolvers, objects, lists, `__typename`, a null in a non-null field, a value that does not
+coerce) takes graphql-core's path unchanged, so
 errors are raised and located exactly as before: on any surprise the field is simply
 executed again the ordinary way, which is safe because a plain leaf's "resolver" is a
 `getattr` with no side effects.
@@ -24,7 +25,7 @@ from graphql import GraphQLObjectType
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app.graphql.resolvers import leaf_of
+from app.graphql.resolvers import Leaf, leaf_of
 
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -90,15 +91,15 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return results
 
 
-def _read_leaf(source: Any, leaf: Any) -> Any:
+def _read_leaf(source: Any, leaf: Leaf) -> Any:
     """The coerced value of a plain leaf, or Undefined when the ordinary path must decide
-    (a null, a value that does not coerce, anything unexpected)."""
-    attribute, coerce = leaf
+    (a null in a non-null field, a value that does not coerce, anything unexpected)."""
     try:
-        value = getattr(source, attribute)
+        value = getattr(source, leaf.attribute)
         if value is None:
-            return Undefined  # null handling (and the non-null error) stays graphql-core's
-        coerced = coerce(value)
+            # A nullable field answers null; a non-null one raises graphql-core's error.
+            return None if leaf.nullable else Undefined
+        coerced = leaf.coerce(value)
     except Exception:  # re-run the ordinary way, which raises it properly
         return Undefined
     return Undefined if coerced is None else coerced

@@ -12,7 +12,7 @@ does everything if the schema uses another default resolver than `getattr`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import strawberry
 from graphql import (
@@ -21,6 +21,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLScalarType,
     get_nullable_type,
+    is_non_null_type,
 )
 from strawberry.types.field import StrawberryField
 
@@ -36,7 +37,8 @@ def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
     named = get_nullable_type(field.type)
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
         # A scalar or enum (not a list of them): app.graphql.executor reads it inline.
-        resolve.leaf = (name, named.coerce_output_value)  # type: ignore[attr-defined]
+        leaf = Leaf(name, named.coerce_output_value, not is_non_null_type(field.type))
+        resolve.leaf = leaf  # type: ignore[attr-defined]
     return resolve
 
 
@@ -62,6 +64,14 @@ def direct_plain_fields(schema: strawberry.Schema) -> int:
     return replaced
 
 
-def leaf_of(resolve: Any) -> tuple[str, Callable[[Any], Any]] | None:
-    """(attribute, coerce) when `resolve` reads a plain leaf (app.graphql.executor)."""
+class Leaf(NamedTuple):
+    """How app.graphql.executor reads a plain scalar or enum field."""
+
+    attribute: str
+    coerce: Callable[[Any], Any]
+    nullable: bool
+
+
+def leaf_of(resolve: Any) -> Leaf | None:
+    """The Leaf when `resolve` reads a plain scalar or enum field, else None."""
     return getattr(resolve, "leaf", None)
