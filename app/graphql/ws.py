@@ -162,16 +162,20 @@ class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler[SocketContext, None
         """Charge one point to the caller's budgets for starting a subscription, as a small
         request over HTTP would be; the refusal to send instead of running, if any."""
         context = self.context
-        settings = context.state.settings
+        state = context.state
+        if not state.settings.ratelimit.enabled:
+            return None
         principal = context.require_principal()
         try:
+            # The plan limits need the tenant's transaction; the Redis call does not hold it.
             async with context.transaction() as session:
-                decision = await ratelimit.admit(
-                    session, context.state.limiter, principal, settings, points=1
+                buckets = await ratelimit.budgets(
+                    session, state.limiter, principal, state.settings, points=1
                 )
+            decision = await ratelimit.decide(state.limiter, principal, buckets)
         except ParleyError as exc:  # no decision possible (Redis down for a widget caller)
             return GraphQLError(exc.message, extensions=exc.as_extensions())
-        if decision is None or decision.allowed:
+        if decision.allowed:
             return None
         error = ratelimit.refusal(decision)
         return GraphQLError(error.message, extensions=error.as_extensions())
