@@ -286,7 +286,8 @@ async def answer(
     vector = await _embed_question(state, question)
     async with tenant_transaction(state.sessions, workspace_id) as session:
         draft, passages = await _retrieve(session, settings, question, vector)
-        if draft is None and not generates(settings):
+        if draft is None and (not passages or not generates(settings)):
+            # Nothing for a model to do (no model, or nothing relevant: "don't know").
             draft = _extract(question, passages)
         if draft is not None:
             # No model to wait for: the answer is stored with the reads that found it, one
