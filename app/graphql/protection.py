@@ -56,21 +56,16 @@ async def _budgets(context: Context, points: int, answers: int) -> list[Bucket] 
         return None
     async with context.db() as session:
         return await ratelimit.budgets(
-            session,
-            state.limiter,
-            context.principal,
-            state.settings,
-            points=points,
-            answers=answers,
+            session, context.principal, state.settings, points=points, answers=answers
         )
 
 
 async def charge(context: Context, points: int, answers: int = 0) -> Decision | None:
     """Charge the request's caller; None with rate limiting off."""
-    buckets = await _budgets(context, points, answers)
-    if buckets is None:
-        return None
-    return await ratelimit.decide(context.state.limiter, context.principal, buckets)
+    state = context.state
+    return await ratelimit.admit_with(
+        context.db, state.limiter, context.principal, state.settings, points=points, answers=answers
+    )
 
 
 def _refused(guard: GuardState) -> GraphQLError | None:

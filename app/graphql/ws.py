@@ -163,19 +163,14 @@ class SubscriptionsOnlyHandler(BaseGraphQLTransportWSHandler[SocketContext, None
         request over HTTP would be; the refusal to send instead of running, if any."""
         context = self.context
         state = context.state
-        if not state.settings.ratelimit.enabled:
-            return None
         principal = context.require_principal()
         try:
-            # The plan limits need the tenant's transaction; the Redis call does not hold it.
-            async with context.transaction() as session:
-                buckets = await ratelimit.budgets(
-                    session, state.limiter, principal, state.settings, points=1
-                )
-            decision = await ratelimit.decide(state.limiter, principal, buckets)
+            decision = await ratelimit.admit_with(
+                context.transaction, state.limiter, principal, state.settings, points=1
+            )
         except ParleyError as exc:  # no decision possible (Redis down for a widget caller)
             return GraphQLError(exc.message, extensions=exc.as_extensions())
-        if decision.allowed:
+        if decision is None or decision.allowed:
             return None
         error = ratelimit.refusal(decision)
         return GraphQLError(error.message, extensions=error.as_extensions())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,6 @@ from tenancy.ratelimit.limits import workspace_limits
 from tenancy.ratelimit.policy import (
     Bucket,
     Decision,
-    PlanLimits,
     Policy,
     buckets_for,
     ip_bucket,
@@ -25,19 +24,8 @@ from tenancy.ratelimit.policy import (
 )
 
 
-async def plan_limits(
-    session: AsyncSession, limiter: RateLimiter, principal: Principal, settings: Settings
-) -> PlanLimits | None:
-    """The caller's workspace budgets (through the hot cache); None without a workspace."""
-    workspace_id = principal.workspace_id
-    if workspace_id is None:
-        return None
-    return await workspace_limits(session, workspace_id, settings.ratelimit)
-
-
 async def budgets(
     session: AsyncSession,
-    limiter: RateLimiter,
     principal: Principal,
     settings: Settings,
     *,
@@ -45,8 +33,14 @@ async def budgets(
     answers: int = 0,
 ) -> list[Bucket]:
     """The buckets a request of `points` (starting `answers` answer generations) is charged
-    to: the only part of a decision that needs the session (plan limits)."""
-    limits = await plan_limits(session, limiter, principal, settings)
+    to: the only part of a decision that needs the session (the workspace's plan limits,
+    through the hot cache, read under the tenant)."""
+    workspace_id = principal.workspace_id
+    limits = (
+        None
+        if workspace_id is None
+        else await workspace_limits(session, workspace_id, settings.ratelimit)
+    )
     return buckets_for(
         principal,
         limits,
@@ -65,6 +59,26 @@ async def decide(limiter: RateLimiter, principal: Principal, buckets: list[Bucke
     return await limiter.decide(buckets, fallback=not answers and not is_widget(principal))
 
 
+async def admit_with(
+    opened: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    limiter: RateLimiter,
+    principal: Principal,
+    settings: Settings,
+    *,
+    points: int,
+    answers: int = 0,
+) -> Decision | None:
+    """Charge a request of `points` (starting `answers` answer generations) to the caller's
+    budgets; None when rate limiting is off. The session `opened()` gives is held only to
+    read the plan limits, never while Redis decides. Answers and widget calls have no local
+    fallback: with Redis unreachable they raise UNAVAILABLE."""
+    if not settings.ratelimit.enabled:
+        return None
+    async with opened() as session:
+        found = await budgets(session, principal, settings, points=points, answers=answers)
+    return await decide(limiter, principal, found)
+
+
 async def admit(
     session: AsyncSession,
     limiter: RateLimiter,
@@ -74,13 +88,10 @@ async def admit(
     points: int,
     answers: int = 0,
 ) -> Decision | None:
-    """Charge a request of `points` (starting `answers` answer generations) to the caller's
-    budgets. None when rate limiting is off. Answers and widget calls have no local fallback:
-    with Redis unreachable they raise UNAVAILABLE."""
-    if not settings.ratelimit.enabled:
-        return None
-    found = await budgets(session, limiter, principal, settings, points=points, answers=answers)
-    return await decide(limiter, principal, found)
+    """`admit_with` on a session the caller already holds."""
+    return await admit_with(
+        lambda: nullcontext(session), limiter, principal, settings, points=points, answers=answers
+    )
 
 
 async def charge_client_ip(
