@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from sqlalchemy import Text, any_, bindparam, delete, func, select, text, update
+from sqlalchemy import Text, any_, bindparam, delete, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -167,24 +167,29 @@ class ChunkView:
 
 @functools.cache
 def _first_chunks(after: bool) -> DriverStatement:
-    """Chunk pages of several documents in one statement (`n` numbers each document's)."""
+    """Chunk pages of several documents in one statement: for each document id, its first
+    `limit` chunks by position (after the cursor's), read from the unique index on
+    (workspace, document, model, position) without touching the rest of its chunks."""
     current = (
         select(KnowledgeBase.embedding_model)
         .where(KnowledgeBase.workspace_id == bindparam("workspace_id"))
         .scalar_subquery()
     )
-    number = func.row_number().over(partition_by=Chunk.document_id, order_by=Chunk.position)
-    ranked = select(
+    documents = (
+        func.unnest(bindparam("document_ids", type_=ARRAY(PgUUID)))
+        .table_valued("id")
+        .render_derived(name="d")
+    )
+    page = select(
         Chunk.id,
         Chunk.document_id,
         Chunk.position,
         Chunk.heading_path,
         Chunk.content,
         Chunk.token_count,
-        number.label("n"),
     ).where(
         Chunk.workspace_id == bindparam("workspace_id"),
-        Chunk.document_id == any_(bindparam("document_ids", type_=ARRAY(PgUUID))),
+        Chunk.document_id == documents.c.id,
         Chunk.embedding_model == current,
     )
     if after:
@@ -193,19 +198,19 @@ def _first_chunks(after: bool) -> DriverStatement:
             .where(Chunk.workspace_id == bindparam("workspace_id"), Chunk.id == bindparam("after"))
             .scalar_subquery()
         )
-        ranked = ranked.where(Chunk.position > start)
-    sub = ranked.subquery()
+        page = page.where(Chunk.position > start)
+    chunks = page.order_by(Chunk.position).limit(bindparam("limit")).lateral("c")
     return driver_statement(
         select(
-            sub.c.id,
-            sub.c.document_id,
-            sub.c.position,
-            sub.c.heading_path,
-            sub.c.content,
-            sub.c.token_count,
+            chunks.c.id,
+            chunks.c.document_id,
+            chunks.c.position,
+            chunks.c.heading_path,
+            chunks.c.content,
+            chunks.c.token_count,
         )
-        .where(sub.c.n <= bindparam("limit"))
-        .order_by(sub.c.document_id, sub.c.position)
+        .select_from(documents.join(chunks, true()))
+        .order_by(chunks.c.document_id, chunks.c.position)
     )
 
 
