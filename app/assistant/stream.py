@@ -61,11 +61,8 @@ class Publisher:
         """Append `text` to the answer."""
         if not text:
             return
-        event = orjson.dumps({"type": "delta", "offset": self.offset, "text": text})
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.append(self.key, text.encode())
-            pipe.expire(self.key, self.ttl_s)
-            pipe.publish(self.channel, event)
+            self._queue_delta(pipe, text)
             await pipe.execute()
         self.offset += len(text)
 
@@ -78,16 +75,19 @@ class Publisher:
         marker = orjson.dumps(final) if final else b"1"
         async with self.redis.pipeline(transaction=True) as pipe:
             if text:
-                pipe.append(self.key, text.encode())
-                pipe.expire(self.key, self.ttl_s)
-                pipe.publish(
-                    self.channel,
-                    orjson.dumps({"type": "delta", "offset": self.offset, "text": text}),
-                )
+                self._queue_delta(pipe, text)
             pipe.set(self.done_key, marker, ex=self.ttl_s)
             pipe.publish(self.channel, b'{"type":"done","final":' + marker + b"}")
             await pipe.execute()
         self.offset += len(text)
+
+    def _queue_delta(self, pipe: Any, text: str) -> None:
+        """Queue appending `text` at the current offset and announcing it."""
+        pipe.append(self.key, text.encode())
+        pipe.expire(self.key, self.ttl_s)
+        pipe.publish(
+            self.channel, orjson.dumps({"type": "delta", "offset": self.offset, "text": text})
+        )
 
 
 @dataclass(frozen=True, slots=True)

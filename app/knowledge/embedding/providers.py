@@ -203,7 +203,10 @@ class LocalEmbeddings:
 
     async def embed(self, texts: Sequence[str], *, interactive: bool = False) -> list[list[float]]:
         """Unit-normalised vectors."""
-        model = await asyncio.to_thread(_load, self.model.name, self.threads)
+        # Loaded once per process: only the first call needs a thread (and the lock).
+        model: Any = _LOADED.get(self.model.name)
+        if model is None:
+            model = await asyncio.to_thread(_load, self.model.name, self.threads)
         lock = self._lock()
         if interactive and len(texts) == 1:
             key = (id(asyncio.get_running_loop()), self.model.name)
