@@ -153,8 +153,7 @@ async def seed_demo_knowledge(settings: Settings, *, slug: str) -> int:
                     source_url=url,
                 )
             await jobs.stage(session)
-        async with state.sessions() as session:
-            await jobs.deliver(state.queue, session, settings.outbox.enqueue_timeout_s)
+        await jobs.deliver_from(state)
         return len(DEMO_DOCUMENTS)
     finally:
         await state.close()

@@ -6,9 +6,10 @@ transaction (a GraphQL request, a job, a script) then:
 1. `await jobs.stage(session)` just before COMMIT: the jobs are written to the job outbox in
    the same transaction, so the commit records them together with the data;
 2. COMMIT (or, on rollback, `jobs.discard()`: nothing was recorded, nothing runs);
-3. `await jobs.deliver(queue, session, timeout_s)`: hand them to arq and delete their outbox
-   rows. Jobs Redis did not take (down, slow) stay in the outbox, and the relay in the workers
-   (app/outbox/relay.py) delivers them once it can. A job is therefore never dropped, and never
+3. `await jobs.deliver(queue, session, timeout_s)` (or `jobs.deliver_from(state)` outside a
+   request): hand them to arq and delete their outbox rows. Jobs Redis did not take (down,
+   slow) stay in the outbox, and the relay in the workers (app/outbox/relay.py) delivers them
+   once it can. A job is therefore never dropped, and never
    runs against a row that was rolled back; ids are all a job ever receives.
 """
 
@@ -19,7 +20,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,9 @@ from app.db.tenant import set_tenant
 from app.observability import metrics
 from app.outbox import repository
 from app.outbox.delivery import Enqueuer, enqueue, wake
+
+if TYPE_CHECKING:
+    from app.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,15 @@ class JobBuffer:
         with the jobs' workspace as the transaction's tenant."""
         await repository.insert_jobs(session, [job.row() for job in self.jobs[self.staged :]])
         self.staged = len(self.jobs)
+
+    async def deliver_from(self, state: AppState, queue: Enqueuer | None = None) -> int:
+        """`deliver` for code outside a request (jobs, scripts): in a session of its own, to
+        `queue` (a job's own arq connection) or the state's queue, within the configured
+        OUTBOX_ENQUEUE_TIMEOUT_S."""
+        async with state.sessions() as session:
+            return await self.deliver(
+                queue or state.queue, session, state.settings.outbox.enqueue_timeout_s
+            )
 
     async def deliver(self, queue: Enqueuer | None, session: AsyncSession, timeout_s: float) -> int:
         """After COMMIT: hand the staged jobs to arq and delete their outbox rows, in a new

@@ -103,17 +103,8 @@ async def reconcile(state: AppState, now: dt.datetime | None = None) -> Report:
                     failed=False,
                 )
         report.notes.append(note)
-    async with state.sessions() as session:
-        await jobs.deliver(state.queue, session, state.settings.outbox.enqueue_timeout_s)
+    await jobs.deliver_from(state)
     return report
-
-
-async def _deliver(ctx: dict[str, Any], jobs: JobBuffer) -> None:
-    state: AppState = ctx["state"]
-    async with state.sessions() as session:
-        await jobs.deliver(
-            ctx.get("redis") or state.queue, session, state.settings.outbox.enqueue_timeout_s
-        )
 
 
 async def reconcile_razorpay(ctx: dict[str, Any]) -> str:
@@ -150,7 +141,7 @@ async def confirm_payment(ctx: dict[str, Any], workspace_id: str, payment_id: st
             session, workspace, payment, subscription, now, grace=_grace(state), jobs=jobs
         )
         await jobs.stage(session)
-    await _deliver(ctx, jobs)
+    await jobs.deliver_from(ctx["state"], ctx.get("redis"))
     return "; ".join(notes)[:500]
 
 
@@ -181,7 +172,7 @@ async def cancel_replaced_subscription(
             session, held, entity, dt.datetime.now(dt.UTC), grace=_grace(state), jobs=jobs
         )
         await jobs.stage(session)
-    await _deliver(ctx, jobs)
+    await jobs.deliver_from(ctx["state"], ctx.get("redis"))
     return note
 
 

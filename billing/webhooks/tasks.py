@@ -62,10 +62,7 @@ async def process_razorpay_event(ctx: dict[str, Any], event_id: str) -> str:
         raise
     if outcome.status == "unmatched":
         log.warning("razorpay event %s unmatched: %s", event_id, outcome.note)
-    async with state.sessions() as session:
-        await jobs.deliver(
-            ctx.get("redis") or state.queue, session, state.settings.outbox.enqueue_timeout_s
-        )
+    await jobs.deliver_from(state, ctx.get("redis"))
     return f"{outcome.status}: {outcome.note}"[:500]
 
 
