@@ -9,8 +9,8 @@ transaction (a GraphQL request, a job, a script) then:
 3. `await jobs.deliver(queue, session, timeout_s)` (or `jobs.deliver_from(state)` outside a
    request): hand them to arq and delete their outbox rows. Jobs Redis did not take (down,
    slow) stay in the outbox, and the relay in the workers (app/outbox/relay.py) delivers them
-   once it can. A job is therefore never dropped, and never
-   runs against a row that was rolled back; ids are all a job ever receives.
+   once it can. A job is therefore never dropped, and never runs against a row that was
+   rolled back; ids are all a job ever receives.
 """
 
 from __future__ import annotations
