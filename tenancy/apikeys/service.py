@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache.commit import cache_of, shares
+from app.cache.local import LocalTier
 from app.db.ids import uuid7
 from app.db.tenant import set_tenant
 from app.errors import NotFound, ValidationFailed
@@ -230,17 +230,13 @@ async def active_key(
 # The database records a key's use at most once a minute; asking it on every request costs a
 # statement each time, so each process asks at most once a minute per key.
 _TOUCH_EVERY_S = 60.0
-_TOUCHED_MAX = 10_000
-_touched: OrderedDict[uuid.UUID, float] = OrderedDict()
+_touched = LocalTier(10_000)
 
 
 def _touch_due(key_id: uuid.UUID) -> bool:
     now = time.monotonic()
-    last = _touched.get(key_id)
-    if last is not None and now - last < _TOUCH_EVERY_S:
+    key = str(key_id)
+    if _touched.get(key, now) is not None:
         return False
-    _touched[key_id] = now
-    _touched.move_to_end(key_id)
-    while len(_touched) > _TOUCHED_MAX:
-        _touched.popitem(last=False)
+    _touched.put(key, True, _TOUCH_EVERY_S, now, _touched.generation)
     return True
