@@ -77,6 +77,11 @@ class CacheHub:
         """Where Redis keeps an entry."""
         return f"{self.prefix}{name}:{key}"
 
+    @staticmethod
+    def local_key(name: str, key: str) -> str:
+        """Where this process's tier keeps an entry."""
+        return f"{name}:{key}"
+
     def count(self, name: str, tier: str) -> None:
         """Record where a look-up was answered (local, redis, database)."""
         self.stats[(name, tier)] += 1
@@ -129,7 +134,7 @@ class CacheHub:
         if not unique:
             return None
         for name, key in unique:
-            local_key = f"{name}:{key}"
+            local_key = self.local_key(name, key)
             self.local.evict(local_key)
             self._in_flight[local_key] += 1
             metrics.hot_cache_invalidation(name)
@@ -158,15 +163,16 @@ class CacheHub:
                     await asyncio.sleep(self.settings.redis_retry_s)
         finally:
             for name, key in entries:
-                self._in_flight[f"{name}:{key}"] -= 1
-                if self._in_flight[f"{name}:{key}"] <= 0:
-                    del self._in_flight[f"{name}:{key}"]
+                local_key = self.local_key(name, key)
+                self._in_flight[local_key] -= 1
+                if self._in_flight[local_key] <= 0:
+                    del self._in_flight[local_key]
 
     def _evict_message(self, data: bytes) -> None:
         try:
             entries = orjson.loads(data)
             for name, key in entries:
-                self.local.evict(f"{name}:{key}")
+                self.local.evict(self.local_key(name, key))
         except (orjson.JSONDecodeError, TypeError, ValueError):
             log.warning("cache: ignored a malformed invalidation message")
 

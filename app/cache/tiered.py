@@ -56,7 +56,7 @@ class TwoLevelCache(Generic[T]):
         settings = hub.settings
         if not settings.enabled:
             return await load()
-        local_key = f"{self.name}:{key}"
+        local_key = hub.local_key(self.name, key)
         now = time.monotonic()
         found = hub.local.get(local_key, now)
         if found is not None:
