@@ -111,7 +111,7 @@ class Protection(SchemaExtension):
         refused = self._too_costly(cost)
         if refused is None:
             points = cost.points(self.api.cost_per_point)
-            if self._may_overlap(context, guard, cost) and ec.operation_type is OperationType.QUERY:
+            if self._may_overlap(context, guard, cost, ec.operation_type):
                 try:
                     pending = await self._start(context, points)
                 except ParleyError as exc:
@@ -164,13 +164,17 @@ class Protection(SchemaExtension):
         return None
 
     @staticmethod
-    def _may_overlap(context: Context, guard: GuardState, cost: Cost) -> bool:
-        """Whether the decision may run during execution: never for answer generations (they
-        call a model), nor while the limiter is degraded (its local decision is instant and
-        widget calls are refused outright then)."""
+    def _may_overlap(
+        context: Context, guard: GuardState, cost: Cost, operation: OperationType
+    ) -> bool:
+        """Whether the decision may run during execution: only for queries (mutations have
+        effects beyond their transaction), never for answer generations (they call a model),
+        nor while the limiter is degraded (its local decision is instant and widget calls
+        are refused outright then)."""
         state = context.state
         return (
-            guard.may_overlap
+            operation is OperationType.QUERY
+            and guard.may_overlap
             and not cost.answers
             and state.settings.ratelimit.enabled
             and not state.limiter.degraded

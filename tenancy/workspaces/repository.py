@@ -63,7 +63,8 @@ async def list_user_workspaces(
     return [(row[0], row[1]) for row in await session.execute(query)]
 
 
-# Run on every request of a user in a workspace: built once (see accounts/repository.py).
+# Built once with bound parameters (requests authenticate through authenticate_user in
+# accounts/repository.py; this serves membership changes and invitations).
 _ROLE = select(Membership.role).where(
     Membership.workspace_id == bindparam("workspace_id"),
     Membership.user_id == bindparam("user_id"),
