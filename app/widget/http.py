@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import logging
+import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,8 +30,7 @@ from tenancy.apikeys import cache as key_cache
 from tenancy.apikeys import repository as keys_repo
 from tenancy.apikeys.models import ApiKey
 from tenancy.apikeys.origins import origin_allowed
-from tenancy.apikeys.service import PUBLISHABLE_PREFIX
-from tenancy.security import parse_scoped_token, token_hash
+from tenancy.apikeys.service import find_by_plaintext
 from tenancy.security_events import service as security_events
 
 log = logging.getLogger(__name__)
@@ -44,28 +44,18 @@ async def allowed_origin(state: AppState, key: str | None, origin: str | None) -
     """`origin` when the publishable key `key` is active and allows it, else None."""
     if not key or not origin:
         return None
-    workspace_id = parse_scoped_token(key, PUBLISHABLE_PREFIX)
-    if workspace_id is None or len(key) > 200:
-        return None
-    secret_hash = token_hash(key)
 
-    async def load() -> ApiKey | None:
+    async def load(workspace_id: uuid.UUID, secret_hash: bytes) -> ApiKey | None:
         async with tenant_transaction(state.sessions, workspace_id) as session:
             return await keys_repo.find_active_key(session, workspace_id, secret_hash)
 
     # Every widget call asks this before anything else: through the hot cache, a known key
     # costs no database transaction at all.
-    found = await key_cache.lookup(
-        state.cache.cache(key_cache.SPEC),
-        workspace_id,
-        key_cache.by_hash(workspace_id, secret_hash),
-        load,
-    )
-    if (
-        found is None
-        or found.kind != "publishable"
-        or not origin_allowed(origin, found.allowed_origins)
-    ):
+    found = await find_by_plaintext(state.cache.cache(key_cache.SPEC), key, "publishable", load)
+    if found is None:
+        return None
+    workspace_id, publishable = found
+    if publishable is None or not origin_allowed(origin, publishable.allowed_origins):
         security_events.origin_refused(workspace_id=workspace_id, origin=origin)
         return None
     return origin

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cache.commit import cache_of, shares
 from app.cache.local import LocalTier
+from app.cache.tiered import TwoLevelCache
 from app.db.ids import uuid7
 from app.db.tenant import set_tenant
 from app.errors import NotFound, ValidationFailed
@@ -175,6 +177,33 @@ async def list_keys(
     return make_page(rows, page)
 
 
+async def find_by_plaintext(
+    cache: TwoLevelCache[KeyInfo] | None,
+    plaintext: str,
+    kind: str,
+    load: Callable[[uuid.UUID, bytes], Awaitable[ApiKey | None]],
+    *,
+    share: bool = True,
+) -> tuple[uuid.UUID, KeyInfo | None] | None:
+    """The one way a presented key is checked: None when `plaintext` is not shaped like a
+    key of `kind`; otherwise the workspace it names and its active key of that kind (None
+    when there is none), through the hot cache, with `load(workspace_id, secret_hash)` as
+    the database read."""
+    prefix = SECRET_PREFIX if kind == "secret" else PUBLISHABLE_PREFIX
+    workspace_id = parse_scoped_token(plaintext, prefix)
+    if workspace_id is None or len(plaintext) > 200:
+        return None
+    secret_hash = token_hash(plaintext)
+    key = await key_cache.lookup(
+        cache,
+        workspace_id,
+        key_cache.by_hash(workspace_id, secret_hash),
+        lambda: load(workspace_id, secret_hash),
+        share=share,
+    )
+    return workspace_id, key if key is not None and key.kind == kind else None
+
+
 async def authenticate(
     session: AsyncSession, plaintext: str, kind: str, *, touch: bool = True
 ) -> KeyInfo | None:
@@ -182,34 +211,26 @@ async def authenticate(
     failure the tenant is left (or set back to) empty so nothing of the named workspace is
     readable. Read through the hot cache (tenancy/apikeys/cache.py). `touch=False` skips
     recording the use (read-only transactions on a replica, whose reads are not shared)."""
-    prefix = SECRET_PREFIX if kind == "secret" else PUBLISHABLE_PREFIX
-    workspace_id = parse_scoped_token(plaintext, prefix)
-    if workspace_id is None or len(plaintext) > 200:
-        return None
-    secret_hash = token_hash(plaintext)
     scoped = False
 
-    async def load() -> ApiKey | None:
+    async def load(workspace_id: uuid.UUID, secret_hash: bytes) -> ApiKey | None:
         nonlocal scoped
         await set_tenant(session, workspace_id)
         scoped = True
         return await repository.find_active_key(session, workspace_id, secret_hash)
 
-    key = await key_cache.lookup(
-        cache_of(session, key_cache.SPEC),
-        workspace_id,
-        key_cache.by_hash(workspace_id, secret_hash),
-        load,
-        share=touch and shares(session),
+    found = await find_by_plaintext(
+        cache_of(session, key_cache.SPEC), plaintext, kind, load, share=touch and shares(session)
     )
-    if key is None or key.kind != kind:
+    key = found[1] if found is not None else None
+    if found is None or key is None:
         if scoped:
             await set_tenant(session, None)
         return None
     if not scoped:
-        await set_tenant(session, workspace_id)
+        await set_tenant(session, found[0])
     if touch and _touch_due(key.id):
-        await repository.touch_key(session, workspace_id, key.id)
+        await repository.touch_key(session, found[0], key.id)
     return key
 
 
