@@ -12,6 +12,14 @@ errors are raised and located exactly as before: on any surprise the field is si
 executed again the ordinary way, which is safe because a plain leaf's "resolver" is a
 `getattr` with no side effects.
 
+Plain fields typed as an object type or a list of one (`edges`, `node`, `pageInfo`) take a
+short path too: the attribute is read and the object's selection executed directly, without
+the resolve-info, the resolver call and `complete_value`'s walk down the wrapping types. An
+error inside such an object is handled as graphql-core handles it (located at the same path,
+nulling the nearest nullable field); a value the short path does not expect (a null where
+the type forbids one, something not a list, an object of another type) is left to the
+ordinary path before anything has run, which then raises the same error it always did.
+
 Which fields qualify is decided once, when the schema is built (`app.graphql.resolvers`
 marks them); with field middleware (an extension that wraps resolvers) nothing does.
 """
@@ -21,11 +29,11 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from graphql import GraphQLObjectType
+from graphql import GraphQLNonNull, GraphQLObjectType
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app.graphql.resolvers import Leaf, leaf_of
+from app.graphql.resolvers import Child, Leaf, child_of, leaf_of
 
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -58,15 +66,24 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if value is not Undefined:
                         results[response_name] = value
                         continue
-                result = self.execute_field(
-                    parent_type,
-                    source_value,
-                    details,
-                    Path(path, response_name, parent_type.name),
-                    position_context,
+                child = child_of(field.resolve) if field is not None else None
+                result = (
+                    self._execute_child(
+                        child, parent_type, source_value, details, path, response_name
+                    )
+                    if child is not None
+                    else Undefined
                 )
                 if result is Undefined:
-                    continue
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        details,
+                        Path(path, response_name, parent_type.name),
+                        position_context,
+                    )
+                    if result is Undefined:
+                        continue
                 results[response_name] = result
                 if is_awaitable(result):
                     pending.append(response_name)
@@ -77,6 +94,89 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not pending:
             return results
         return self._gather(results, pending)
+
+    def _execute_child(
+        self,
+        child: Child,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        details: Any,
+        path: Path | None,
+        response_name: str,
+    ) -> Any:
+        """A plain object or list-of-objects field, or Undefined for the ordinary path."""
+        value = _child_value(source, child)
+        if value is None or value is Undefined:
+            return value
+        type_ = child.type
+        grouped, defer_usages, _forbidden = self.collect_subfields(type_, details)
+        if defer_usages:
+            return Undefined
+        field_path = Path(path, response_name, parent_type.name)
+        return_type = child.field_type
+        try:
+            if child.item_nullable is None:
+                completed = self.execute_fields(type_, value, field_path, grouped, None)
+            else:
+                completed = self._execute_items(child, value, details, field_path, grouped)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, field_path)
+            return None
+        if self.is_awaitable(completed):
+            return self._settle(completed, return_type, details, field_path)
+        return completed
+
+    def _execute_items(
+        self, child: Child, items: Any, details: Any, path: Path, grouped: Any
+    ) -> Any:
+        """Each object of a list, like graphql-core's list completion: an error in an item
+        nulls that item when the item type allows it, else the whole list."""
+        type_ = child.type
+        item_type = type_ if child.item_nullable else GraphQLNonNull(type_)
+        completed: list[Any] = []
+        pending: list[int] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for index, item in enumerate(items):
+                if item is None:
+                    completed.append(None)
+                    continue
+                item_path = path.add_key(index, None)
+                try:
+                    result = self.execute_fields(type_, item, item_path, grouped, None)
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, item_type, details, item_path)
+                    result = None
+                if is_awaitable(result):
+                    result = self._settle(result, item_type, details, item_path)
+                    pending.append(index)
+                completed.append(result)
+        except Exception:
+            if pending:
+                self.settle_in_background([completed[index] for index in pending])
+            raise
+        if not pending:
+            return completed
+        return self._gather_items(completed, pending)
+
+    async def _settle(
+        self, awaitable: Awaitable[Any], return_type: Any, details: Any, path: Path
+    ) -> Any:
+        try:
+            return await awaitable
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+
+    @staticmethod
+    async def _gather_items(completed: list[Any], pending: list[int]) -> list[Any]:
+        if len(pending) == 1:
+            completed[pending[0]] = await completed[pending[0]]
+            return completed
+        values = await gather_with_cancel(*(completed[index] for index in pending))
+        for index, value in zip(pending, values, strict=True):
+            completed[index] = value
+        return completed
 
     @staticmethod
     async def _gather(results: dict[str, Any], pending: list[str]) -> dict[str, Any]:
@@ -89,6 +189,42 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         values = await gather_with_cancel(*(results[name] for name in pending))
         results.update(zip(pending, values, strict=True))
         return results
+
+
+_NO_INFO: Any = None  # what `is_type_of` gets here: Strawberry's never reads it (resolvers.py)
+
+
+def _child_value(source: Any, child: Child) -> Any:
+    """The object (or list) a plain field holds, None for a null the field allows, or
+    Undefined when the ordinary path must decide."""
+    try:
+        value = getattr(source, child.attribute)
+    except Exception:  # the ordinary path raises it at the right place
+        return Undefined
+    if value is None:
+        return None if child.nullable else Undefined
+    return value if _expected(child, value) else Undefined
+
+
+def _expected(child: Child, value: Any) -> bool:
+    """Whether a non-null value has the shape the field's type asks for (else the ordinary
+    path runs, and raises its own error for it)."""
+    if child.item_nullable is None:
+        return _is_instance(child.type, value)
+    if not isinstance(value, list | tuple):
+        return False
+    for item in value:
+        if item is None:
+            if not child.item_nullable:
+                return False
+        elif not _is_instance(child.type, item):
+            return False
+    return True
+
+
+def _is_instance(type_: GraphQLObjectType, value: Any) -> bool:
+    """graphql-core's `is_type_of` check (Strawberry's ignores the resolve info)."""
+    return type_.is_type_of is None or bool(type_.is_type_of(value, _NO_INFO))
 
 
 def _read_leaf(source: Any, leaf: Leaf) -> Any:

@@ -4,7 +4,9 @@ Strawberry resolves a field without a resolver through two Python calls (a wrapp
 `StrawberryField.get_result`, then `getattr`). A page of 20 documents has over a hundred such
 fields, so after the schema is built each of them gets a resolver that does only the
 `getattr`; those whose type is a scalar or an enum are marked as leaves, which the
-executor reads without calling anything (app/graphql/executor.py). Fields with a resolver,
+executor reads without calling anything (app/graphql/executor.py), and those whose type is an
+object type or a list of one are marked as children, whose selections the executor runs
+directly (no resolve-info, no value completion walk). Fields with a resolver,
 permission classes, field extensions or exception handlers keep Strawberry's resolver; so
 does everything if the schema uses another default resolver than `getattr`.
 """
@@ -18,7 +20,9 @@ import strawberry
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLList,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLScalarType,
     get_nullable_type,
     is_non_null_type,
@@ -39,7 +43,28 @@ def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
         # A scalar or enum (not a list of them): app.graphql.executor reads it inline.
         leaf = Leaf(name, named.coerce_output_value, not is_non_null_type(field.type))
         resolve.leaf = leaf  # type: ignore[attr-defined]
+    child = _child(name, field.type)
+    if child is not None:
+        resolve.child = child  # type: ignore[attr-defined]
     return resolve
+
+
+def _child(name: str, type_: GraphQLOutputType) -> Child | None:
+    """The Child mark of a plain field typed as an object type or a list of one."""
+    nullable = not is_non_null_type(type_)
+    named = get_nullable_type(type_)
+    item_nullable: bool | None = None
+    if isinstance(named, GraphQLList):
+        item_nullable = not is_non_null_type(named.of_type)
+        named = get_nullable_type(named.of_type)
+    if not isinstance(named, GraphQLObjectType):
+        return None  # scalars, lists of lists, interfaces and unions: graphql-core's path
+    definition = (named.extensions or {}).get(_STRAWBERRY)
+    if definition is None or getattr(definition, "is_type_of", None) is not None:
+        # Strawberry's own type check ignores the resolve info (there is none on this
+        # path); a type-defined one might not.
+        return None
+    return Child(name, named, type_, nullable, item_nullable)
 
 
 def direct_plain_fields(schema: strawberry.Schema) -> int:
@@ -70,6 +95,21 @@ class Leaf(NamedTuple):
     attribute: str
     coerce: Callable[[Any], Any]
     nullable: bool
+
+
+class Child(NamedTuple):
+    """How app.graphql.executor runs a plain field typed as an object type or a list."""
+
+    attribute: str
+    type: GraphQLObjectType  # the object type (of the items, for a list)
+    field_type: GraphQLOutputType  # the field's whole type, wrappers included
+    nullable: bool
+    item_nullable: bool | None  # None: not a list
+
+
+def child_of(resolve: Any) -> Child | None:
+    """The Child when `resolve` reads a plain object or list-of-objects field, else None."""
+    return getattr(resolve, "child", None)
 
 
 def leaf_of(resolve: Any) -> Leaf | None:

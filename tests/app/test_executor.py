@@ -1,5 +1,6 @@
-"""The executor's short path for plain leaves answers exactly what graphql-core's path does:
-same data, same key order, same errors at the same paths."""
+"""The executor's short paths (plain leaves, plain objects and lists of objects) answer
+exactly what graphql-core's path does: same data, same key order, same errors at the same
+paths."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import strawberry
 
 from app.graphql.executor import ParleyExecutionContext
-from app.graphql.resolvers import direct_plain_fields, leaf_of
+from app.graphql.resolvers import child_of, direct_plain_fields, leaf_of
 
 
 @strawberry.enum
@@ -32,6 +33,61 @@ class Item:
     @strawberry.field
     async def shout(self) -> str:
         return self.name.upper()
+
+
+@strawberry.interface
+class Named:
+    label: str
+
+
+@strawberry.type
+class Tag(Named):
+    """Implements an interface, so graphql-core checks its objects' type."""
+
+    weight: int
+
+
+@strawberry.type
+class Shelf:
+    name: str
+    tag: Tag | None
+    main: Tag
+    tags: list[Tag]
+    maybe_tags: list[Tag | None] | None
+
+    @strawberry.field
+    async def later(self) -> Tag:
+        return self.main
+
+    @strawberry.field
+    async def fails(self) -> str | None:
+        raise ValueError("shelf unreadable")
+
+    @strawberry.field
+    async def fails_hard(self) -> str:
+        raise ValueError("shelf gone")
+
+
+@strawberry.type
+class Room:
+    shelf: Shelf | None
+    shelves: list[Shelf]
+
+
+def _tag(label: str, weight: Any = 1) -> Any:
+    return Tag(label=label, weight=weight)
+
+
+def _shelf(name: str, **overrides: Any) -> Any:
+    values: dict[str, Any] = {
+        "name": name,
+        "tag": None,
+        "main": _tag(name + "-main"),
+        "tags": [_tag(name + "-a"), _tag(name + "-b", 2)],
+        "maybe_tags": [None, _tag(name + "-c")],
+    }
+    values.update(overrides)
+    return Shelf(**values)
 
 
 class Broken:
@@ -75,6 +131,21 @@ class Query:
     def wrong_colour(self) -> list[Item | None]:
         return [_item("ok"), _item("x", colour="green")]
 
+    @strawberry.field
+    def room(self) -> Room:
+        return Room(shelf=_shelf("s", tag=_tag("t")), shelves=[_shelf("one"), _shelf("two")])
+
+    @strawberry.field
+    def broken_rooms(self) -> list[Room | None]:
+        return [
+            Room(shelf=_shelf("no-main", main=None), shelves=[]),  # null in a non-null object
+            Room(shelf=_shelf("bad-item", tags=[_tag("a"), None]), shelves=[]),
+            Room(shelf=_shelf("not-a-list", tags=_tag("a")), shelves=[]),  # type: ignore[arg-type]
+            Room(shelf=_shelf("wrong-type", main=_item("x")), shelves=[]),
+            Room(shelf=_shelf("bad-leaf", main=_tag("m", weight="heavy")), shelves=[]),
+            Room(shelf=None, shelves=[_shelf("ok"), _shelf("bad", tags=[_tag("a", "x")])]),
+        ]
+
 
 def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
     stock = strawberry.Schema(query=Query)
@@ -92,6 +163,13 @@ QUERIES = [
     "{ wrongCount { name count } }",
     "{ wrongColour { name colour } }",
     "{ items { name } missingName { name } wrongCount { count } }",
+    "{ room { shelf { name tag { label weight } main { label } tags { weight label } } } }",
+    "{ room { shelves { name maybeTags { label } later { label } tags { __typename } } } }",
+    "{ room { shelf { fails name } shelves { name fails } } }",
+    "{ room { shelves { name failsHard } shelf { name } } }",
+    "{ room { shelf { ... on Shelf { main { ... on Named { label } } } } } }",
+    "{ brokenRooms { shelf { name main { label weight } tags { label weight } } } }",
+    "{ brokenRooms { shelves { name tags { weight } } } }",
 ]
 
 
@@ -115,6 +193,26 @@ def test_only_scalar_and_enum_fields_are_leaves() -> None:
     assert leaves == {"name", "note", "colour", "when", "count"}
 
 
+def test_plain_objects_and_lists_of_them_are_children() -> None:
+    _, fast = _schemas()
+    types = fast._schema.type_map
+    fields = {
+        f"{type_name}.{name}"
+        for type_name in ("Room", "Shelf")
+        for name, field in types[type_name].fields.items()  # type: ignore[union-attr]
+        if child_of(field.resolve) is not None
+    }
+    # `later` has a resolver; leaves and lists of scalars are not children.
+    assert fields == {
+        "Room.shelf",
+        "Room.shelves",
+        "Shelf.tag",
+        "Shelf.main",
+        "Shelf.tags",
+        "Shelf.maybeTags",
+    }
+
+
 async def test_errors_are_still_reported_for_broken_leaves() -> None:
     _, fast = _schemas()
     result = await fast.execute("{ missingName { name } wrongCount { count } }")
@@ -134,3 +232,21 @@ def _keys(value: Any) -> Any:
     elif isinstance(value, list):
         for inner in value:
             yield from _keys(inner)
+
+
+async def test_plain_objects_skip_graphql_cores_field_execution() -> None:
+    """Only fields with resolvers go through `execute_field`; the rest is read inline."""
+    executed: list[str] = []
+
+    class Counting(ParleyExecutionContext):
+        def execute_field(self, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+            executed.append(f"{parent_type.name}.{details[0].node.name.value}")
+            return super().execute_field(parent_type, source, details, *rest)
+
+    schema = strawberry.Schema(query=Query, execution_context_class=Counting)
+    direct_plain_fields(schema)
+    result = await schema.execute("{ room { shelves { name tags { weight } later { label } } } }")
+    assert result.errors is None
+    assert result.data is not None
+    assert len(result.data["room"]["shelves"]) == 2
+    assert executed == ["Query.room", "Shelf.later", "Shelf.later"]
