@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TYPE_CHECKING, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -14,6 +15,10 @@ from tenancy.accounts.repository import UserCard
 
 if TYPE_CHECKING:
     from app.graphql.context import Context
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Loaders:
@@ -26,3 +31,22 @@ class Loaders:
         self.chunks: DataLoader[knowledge_loaders.ChunkKey, list[ChunkView]] = DataLoader(
             knowledge_loaders.chunks_by_document(ctx)
         )
+
+
+def now_or_later(loader: DataLoader[K, T], key: K, convert: Callable[[T], R]) -> R | Awaitable[R]:
+    """`convert` of the loader's value for `key`: at once when the loader already holds it
+    (a resolver upstream primed it, app.graphql.lookahead), else an awaitable that loads it
+    in the next batch. Answering at once spares the executor a coroutine per item."""
+    future = loader.cache_map.get(key) if loader.cache else None
+    if (
+        future is not None
+        and future.done()
+        and not future.cancelled()
+        and future.exception() is None
+    ):
+        return convert(future.result())
+    return _later(loader, key, convert)
+
+
+async def _later(loader: DataLoader[K, T], key: K, convert: Callable[[T], R]) -> R:
+    return convert(await loader.load(key))

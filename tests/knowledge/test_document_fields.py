@@ -2,6 +2,7 @@
 page by page, only the workspace's own."""
 
 from tests.support.ai import Stack
+from tests.support.factories import Tenant
 from tests.support.knowledge import add_document
 
 GUIDE = """# Espresso guide
@@ -51,3 +52,30 @@ async def test_chunks_and_author_of_another_workspace_stay_hidden(extractive: St
     seen = await other.gql.op("DocumentWithChunks", {"id": doc["id"]})
     assert seen.data["document"] is None
     assert (await other.gql.op("DocumentPage")).data["documents"]["edges"] == []
+
+
+PAGE_THROUGH_FRAGMENTS = """
+query Authors { documents(first: 10) { ...Page } }
+fragment Page on DocumentConnection { edges { node { ... on Document { title ...Who } } } }
+fragment Who on Document { addedBy { displayName } }
+"""
+ONE = "query One($id: ID!) { document(id: $id) { addedBy { displayName } } }"
+
+
+async def test_added_by_names_each_author_on_a_page_and_on_its_own(extractive: Stack) -> None:
+    """A page primes its authors in one batch (however the selection reaches addedBy); a
+    single document loads its author on demand. Both name the right person."""
+    tenant = await extractive.factory.tenant()
+    admin, admin_gql = await extractive.factory.member(tenant, "ADMIN")
+    mine = await add_document(tenant, "# Mine\n\nWritten by the owner.")
+    theirs = await add_document(
+        Tenant(tenant.id, tenant.slug, admin, admin_gql), "# Theirs\n\nWritten by the admin."
+    )
+    edges = (await tenant.gql.query(PAGE_THROUGH_FRAGMENTS)).data["documents"]["edges"]
+    assert {e["node"]["title"]: e["node"]["addedBy"]["displayName"] for e in edges} == {
+        "Mine": "Owner",
+        "Theirs": "Admin",
+    }
+    for doc, name in ((mine, "Owner"), (theirs, "Admin")):
+        one = (await admin_gql.query(ONE, {"id": doc["id"]})).data["document"]
+        assert one == {"addedBy": {"displayName": name}}

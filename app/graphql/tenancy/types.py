@@ -66,6 +66,11 @@ class User(Node):
             created_at=user.created_at,
         )
 
+    @classmethod
+    def from_card(cls, card: UserCard | None) -> User | None:
+        """Convert a loaded card; None when the account is gone."""
+        return cls.from_model(card) if card is not None else None
+
 
 @strawberry.type(description="A user's membership in the current workspace.")
 class Member(Node):
