@@ -12,10 +12,9 @@ one), signs a user up through the API, creates three workspaces and loads 1,000 
 10 chunks into each with bulk SQL. Then it drives, with 16 concurrent keep-alive connections
 (httpx) after a warm-up, for `--seconds` each:
 
-op1  `documents(first: 20)`: id, title, kind, status, createdAt, with cursors and pageInfo
-     (the schema has no author on documents); every request is for one of the workspaces.
-op2  `document(id:)` of a random seeded document with eight fields (the schema exposes no
-     chunks under a document, so none are asked for).
+op1  `DocumentPage`: 20 documents with their author's name and pageInfo (the document
+     `make bench` sends); every request is for one of the workspaces.
+op2  `DocumentWithChunks`: a random seeded document, eight fields and its first 10 chunks.
 
 It prints req/s, p50 and p99 and counts errors (non-200 answers and GraphQL errors). With
 several `--api` one API process runs from each source tree (with its own extra environment,
@@ -63,15 +62,10 @@ DOCUMENTS = 1_000
 CHUNKS = 10
 DIMS = 384
 
-OP1 = """query DashboardDocuments($first: Int, $after: String) {
-  documents(first: $first, after: $after) {
-    edges { cursor node { id title kind status createdAt } }
-    pageInfo { hasNextPage endCursor }
-  }
-}"""
-OP2 = """query DashboardDocument($id: ID!) {
-  document(id: $id) { id title kind status sizeBytes chunkCount createdAt updatedAt }
-}"""
+# The dashboard's documents, as `make bench` sends them (ops/bench/graphql/operations.py).
+OPERATIONS = ROOT / "graphql" / "operations" / "knowledge"
+OP1 = (OPERATIONS / "DocumentPage.graphql").read_text()
+OP2 = (OPERATIONS / "DocumentWithChunks.graphql").read_text()
 SIGN_UP = """mutation SignUp($input: SignUpInput!) { signUp(input: $input) { accessToken } }"""
 CREATE_WORKSPACE = """mutation CreateWorkspace($input: CreateWorkspaceInput!) {
   createWorkspace(input: $input) { id }
@@ -220,6 +214,8 @@ async def seed(env: Env, api: Api) -> Seed:
         ):
             await conn.execute(f"DROP INDEX {index['indexname']}")
         vector = "[" + ",".join(["0.05"] * DIMS) + "]"
+        # The signed-up user is every document's author (op1 reads its name).
+        author = await conn.fetchval("SELECT id FROM users LIMIT 1")
         for ws_global in workspaces:
             ws = _uuid(ws_global)
             docs = [uuid7() for _ in range(DOCUMENTS)]
@@ -237,6 +233,7 @@ async def seed(env: Env, api: Api) -> Seed:
                         b"\x00",
                         "ready",
                         CHUNKS,
+                        author,
                     )
                     for n, d in enumerate(docs)
                 ],
@@ -251,6 +248,7 @@ async def seed(env: Env, api: Api) -> Seed:
                     "sha256",
                     "status",
                     "chunk_count",
+                    "created_by",
                 ],
             )
             await conn.execute(
@@ -308,7 +306,7 @@ async def drive(
         ws = rng.choice(data.workspaces)
         headers = {"authorization": f"Bearer {data.token}", "x-workspace-id": ws}
         if op == "op1":
-            return OP1, {"first": 20}, headers
+            return OP1, {}, headers
         return OP2, {"id": rng.choice(data.documents[ws])}, headers
 
     async def worker() -> None:
@@ -445,7 +443,7 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
                     headers = {"authorization": f"Bearer {seeded.token}", "x-workspace-id": ws}
                     variables: dict[str, Any]
                     if op == "op1":
-                        query, variables = OP1, {"first": 20}
+                        query, variables = OP1, {}
                     else:
                         query, variables = OP2, {"id": rng.choice(seeded.documents[ws])}
                     await call(client, query, variables, headers)
