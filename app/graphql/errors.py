@@ -40,6 +40,13 @@ def is_expected(error: GraphQLError) -> bool:
     return isinstance(error.original_error, ParleyError) or _is_request_error(error)
 
 
+def lost_database(error: GraphQLError) -> BaseException | None:
+    """The driver's exception when `error` is the database going away under a resolver (an
+    outage to retry, not a bug), else None."""
+    original = error.original_error
+    return original if original is not None and database_unreachable(original) else None
+
+
 def format_error(error: GraphQLError, hide_suggestions: bool = False) -> GraphQLError:
     """The client-facing version of an error (idempotent: formatting twice changes nothing;
     without "Did you mean" hints if asked)."""
@@ -54,7 +61,7 @@ def format_error(error: GraphQLError, hide_suggestions: bool = False) -> GraphQL
             original_error=original,
             extensions=original.as_extensions(),
         )
-    if original is not None and database_unreachable(original):
+    if lost_database(error) is not None:
         # An outage, not a bug: the client is told to retry. The original stays attached so
         # the HTTP layer answers 503 (app/graphql/http.py).
         return GraphQLError(
@@ -91,7 +98,7 @@ def log_errors(errors: list[GraphQLError]) -> None:
     """Log unexpected errors in full; expected ones are the client's business."""
     for error in errors:
         original = error.original_error
-        if original is not None and database_unreachable(original):
+        if lost_database(error) is not None:
             log.warning("database unavailable under a resolver: %s", type(original).__name__)
         elif not is_expected(error):
             log.error(

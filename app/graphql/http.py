@@ -46,7 +46,13 @@ from app.errors import (
 )
 from app.graphql.context import Context
 from app.graphql.csrf import check_csrf
-from app.graphql.errors import INTERNAL, INVALID_DOCUMENT, format_error
+from app.graphql.errors import (
+    DATABASE_UNAVAILABLE,
+    INTERNAL,
+    INVALID_DOCUMENT,
+    format_error,
+    lost_database,
+)
 from app.graphql.node import from_global_id
 from app.graphql.operation import operation_kind
 from app.graphql.persisted import Allowlist, PersistedQueries
@@ -503,11 +509,10 @@ async def execute(
 
 
 def _database_lost(result: ExecutionResult) -> BaseException | None:
-    for error in result.errors or []:
-        original = error.original_error
-        if original is not None and database_unreachable(original):
-            return original
-    return None
+    return next(
+        (lost for error in result.errors or [] if (lost := lost_database(error)) is not None),
+        None,
+    )
 
 
 async def _ip_headers(state: AppState, request: Request[Any, Any, Any]) -> dict[str, str]:
@@ -550,10 +555,7 @@ def _failure(exc: Exception) -> Reply:
     if database_unreachable(exc):
         metrics.db_unavailable()
         log.error("database unavailable: %s", exc)
-        return _error_reply(
-            Unavailable("The service is temporarily unavailable; retry shortly."),
-            {"Retry-After": "5"},
-        )
+        return _error_reply(DATABASE_UNAVAILABLE, {"Retry-After": "5"})
     log.error("unexpected error in /graphql", exc_info=exc)
     body = {"errors": [{"message": "Unexpected error.", "extensions": {"code": INTERNAL}}]}
     return Reply(body, 500)
