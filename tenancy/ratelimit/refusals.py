@@ -20,6 +20,7 @@ import hashlib
 import math
 import time
 from collections import OrderedDict
+from typing import NamedTuple
 
 from tenancy.ratelimit.policy import Decision
 
@@ -31,28 +32,36 @@ def credential_key(bearer: str | None, workspace: str | None, ip: str | None) ->
     return hashlib.blake2b(raw.encode(), digest_size=16).hexdigest()
 
 
+class _Refusal(NamedTuple):
+    retry_until: float  # until then, the credential's queries are decided before they run
+    blocked_until: float  # until then, refused outright (0: a refusal not to repeat)
+    decision: Decision
+
+
 class RefusalCache:
     """Refusals per credential key, each until its budget has room for one point again."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
-        self._entries: OrderedDict[str, tuple[float, Decision]] = OrderedDict()
-        self._recent: OrderedDict[str, float] = OrderedDict()
+        self._entries: OrderedDict[str, _Refusal] = OrderedDict()
         self._max = max_entries
 
     def remember(self, key: str, decision: Decision, now: float | None = None) -> None:
-        """Keep a refusal whose budget is blocked for a while. Refusals of the local fallback
-        are not kept: they are estimates, and Redis may be back before they expire. Every
-        refusal counts for `may_overlap`."""
+        """Keep a refusal. Every refusal counts for `may_overlap`; `check` repeats only those
+        whose budget Redis blocked for a while: refusals of the local fallback are estimates,
+        and Redis may be back before they expire."""
         if decision.allowed:
             return
         now = time.monotonic() if now is None else now
-        self._recent[key] = now + max(decision.retry_after_s, decision.blocked_s)
-        self._recent.move_to_end(key)
-        while len(self._recent) > self._max:
-            self._recent.popitem(last=False)
-        if decision.local or decision.blocked_s <= 0:
-            return
-        self._entries[key] = (now + decision.blocked_s, decision)
+        retry_until = now + max(decision.retry_after_s, decision.blocked_s)
+        if not decision.local and decision.blocked_s > 0:
+            self._entries[key] = _Refusal(retry_until, now + decision.blocked_s, decision)
+        elif (previous := self._entries.get(key)) is not None and previous.blocked_until > now:
+            # A refusal not to repeat leaves a standing one standing.
+            self._entries[key] = previous._replace(
+                retry_until=max(previous.retry_until, retry_until)
+            )
+        else:
+            self._entries[key] = _Refusal(retry_until, 0.0, decision)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -60,11 +69,11 @@ class RefusalCache:
     def may_overlap(self, key: str, now: float | None = None) -> bool:
         """False while a refusal of this credential is younger than its Retry-After: its
         requests are then decided before they do any work."""
-        until = self._recent.get(key)
-        if until is None:
+        entry = self._entries.get(key)
+        if entry is None:
             return True
-        if until <= (time.monotonic() if now is None else now):
-            del self._recent[key]
+        if entry.retry_until <= (time.monotonic() if now is None else now):
+            del self._entries[key]  # outlived its Retry-After, so its block too
             return True
         return False
 
@@ -74,11 +83,12 @@ class RefusalCache:
         if entry is None:
             return None
         now = time.monotonic() if now is None else now
-        until, decision = entry
-        if until <= now:
-            del self._entries[key]
+        if entry.blocked_until <= now:
+            if entry.blocked_until:
+                self._entries[key] = entry._replace(blocked_until=0.0)  # lapsed: never again
             return None
-        left = until - now
+        decision = entry.decision
+        left = entry.blocked_until - now
         retry = max(1, math.ceil(left))
         buckets = tuple(
             dataclasses.replace(b, remaining=0, reset_s=retry)
