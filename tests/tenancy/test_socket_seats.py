@@ -3,6 +3,8 @@ caller, renewal, release, and what happens while Redis is unreachable."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -73,3 +75,27 @@ async def test_without_redis_widget_sockets_are_refused_and_others_let_in() -> N
         assert await take_seat(down, user, settings) is None
     finally:
         await down.close()
+
+
+async def test_a_lapsed_seat_is_taken_back_while_its_socket_stays_open(
+    limiter: RateLimiter,
+) -> None:
+    """Redis lost the lease (a restart, a long stall): the renewal loop counts the open
+    socket again under a new token instead of letting it go uncounted."""
+    seat = await take_seat(limiter, _visitor(uuid.uuid4(), "v1"), SETTINGS)
+    assert seat is not None
+    seat = dataclasses.replace(seat, lease_ms=300)  # renewals every 0.1 s
+    lost = seat.token
+    await limiter.redis.delete(seat.key)
+    keeper = asyncio.create_task(seat.keep())
+    try:
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if seat.token != lost:
+                break
+        assert seat.token != lost
+        assert await limiter.redis.zcard(seat.key) == 1
+        assert await limiter.renew_slot(seat.key, seat.token, seat.lease_ms) is True
+    finally:
+        keeper.cancel()
+        await seat.release()
