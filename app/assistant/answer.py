@@ -364,6 +364,7 @@ async def fail(
     state: AppState, workspace_id: uuid.UUID, message_id: uuid.UUID, reason: str
 ) -> None:
     """Give up on an answer: the visitor sees an apology, the team sees the reason."""
+    completed_at = dt.datetime.now(dt.UTC)
     async with tenant_transaction(state.sessions, workspace_id) as session:
         await repository.update_message(
             session,
@@ -372,10 +373,12 @@ async def fail(
             content=FAILED,
             status="failed",
             error=reason,
-            completed_at=dt.datetime.now(dt.UTC),
+            completed_at=completed_at,
         )
     settings = state.settings
     publisher = Publisher(
         state.redis, settings.redis.key_prefix, message_id, settings.assistant.stream_ttl_s
     )
-    await publisher.done()
+    # The fields that changed travel with the end, so subscribers need not read them back.
+    final = {"content": FAILED, "status": "failed", "completedAt": completed_at.isoformat()}
+    await publisher.done("", final)

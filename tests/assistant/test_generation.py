@@ -230,3 +230,21 @@ async def test_websocket_authentication_and_isolation(
             while frame.get("id") != "2":
                 frame = orjson.loads(await ws.recv())
             assert frame["type"] == "error", frame
+
+
+async def test_a_failed_answer_ends_its_stream_with_the_stored_message(
+    generative: Stack, fake_openai: FakeOpenAI
+) -> None:
+    """The failure's stored fields travel with the end of the stream: DONE carries the same
+    message the `message` query reads."""
+    tenant = await generative.factory.tenant()
+    await add_document(tenant, POLICY, "TEXT")
+    await generative.drain()
+    fake_openai.script("chat", *[Reply(status=429, headers={"retry-after": "0"})] * 3)
+    async with serve(generative) as address, generative.running_workers():
+        asked = await ask(tenant, "How long do refunds take?")
+        events = await subscribe(address, tenant, asked["answer"]["id"])
+    done = events[-1]["data"]["answer"]
+    assert done["kind"] == "DONE"
+    assert (done["message"]["status"], done["message"]["content"]) == ("FAILED", FAILED)
+    assert await message(tenant, asked["answer"]["id"]) == done["message"]

@@ -39,16 +39,19 @@ def _finished(first: MessageModel, final: dict[str, Any]) -> Message:
     """The answer as stored, from the message read when the subscription started and the
     fields the worker stored at the end (the rest of a message does not change meanwhile)."""
     message = Message.from_model(first)
-    return dataclasses.replace(
-        message,
-        content=str(final["content"]),
-        status=MessageStatus(str(final["status"])),
-        mode=AnswerMode(str(final["mode"])) if final.get("mode") else None,
-        citations=[Citation.from_json(c) for c in final.get("citations") or []],
-        completed_at=dt.datetime.fromisoformat(final["completedAt"])
-        if final.get("completedAt")
-        else None,
-    )
+    changes: dict[str, Any] = {
+        "content": str(final["content"]),
+        "status": MessageStatus(str(final["status"])),
+    }
+    # A failed answer sends no mode or citations: they stay as they were.
+    if "mode" in final:
+        changes["mode"] = AnswerMode(str(final["mode"])) if final["mode"] else None
+    if "citations" in final:
+        changes["citations"] = [Citation.from_json(c) for c in final["citations"] or []]
+    if "completedAt" in final:
+        completed = final["completedAt"]
+        changes["completed_at"] = dt.datetime.fromisoformat(completed) if completed else None
+    return dataclasses.replace(message, **changes)
 
 
 @strawberry.type
