@@ -7,8 +7,8 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from app.cache.local import LocalTier
 from app.config import AuthSettings
 
 
@@ -106,12 +107,10 @@ class AccessTokens:
     log-in session is still active is checked in the database on every request regardless.
     """
 
-    VERIFIED_CACHE_SIZE = 4096
-
-    def __init__(self, settings: AuthSettings, secret: str) -> None:
+    def __init__(self, settings: AuthSettings, secret: str, cache_size: int = 4096) -> None:
         self._settings = settings
         self._secret = secret
-        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
+        self._verified = LocalTier(cache_size)  # token -> claims, each until its expiry
 
     def issue(
         self, user_id: uuid.UUID, session_id: uuid.UUID, workspace_id: uuid.UUID | None = None
@@ -133,18 +132,15 @@ class AccessTokens:
 
     def decode(self, token: str) -> AccessClaims | None:
         """The claims of a valid, unexpired token, or None."""
-        known = self._verified.get(token)
-        if known is not None:
-            if dt.datetime.now(dt.UTC) < known.expires_at:
-                self._verified.move_to_end(token)
-                return known
-            del self._verified[token]
-            return None
+        now = time.monotonic()
+        known = self._verified.get(token, now)
+        if isinstance(known, AccessClaims):
+            return known
+        generation = self._verified.generation
         claims = self._verify(token)
         if claims is not None:
-            self._verified[token] = claims
-            while len(self._verified) > self.VERIFIED_CACHE_SIZE:
-                self._verified.popitem(last=False)
+            left = (claims.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
+            self._verified.put(token, claims, left, now, generation)
         return claims
 
     def _verify(self, token: str) -> AccessClaims | None:

@@ -50,11 +50,13 @@ async def test_a_cached_token_is_refused_once_it_expires() -> None:
 
 
 def test_the_cache_is_bounded() -> None:
-    tokens = _tokens()
-    tokens.VERIFIED_CACHE_SIZE = 2
+    tokens = AccessTokens(AuthSettings(), SECRET, cache_size=2)
     issued = [tokens.issue(uuid.uuid4(), uuid.uuid4())[0] for _ in range(3)]
-    for token in issued:
-        assert tokens.decode(token) is not None
-    assert len(tokens._verified) == 2
-    assert issued[0] not in tokens._verified
-    assert tokens.decode(issued[0]) is not None  # verified afresh
+    first = [tokens.decode(token) for token in issued]
+    assert all(claims is not None for claims in first)
+    # The two newest are answered from the cache (the same claims object); the oldest was
+    # pushed out and is verified afresh (equal claims, a new object).
+    assert tokens.decode(issued[2]) is first[2]
+    again = tokens.decode(issued[0])
+    assert again == first[0]
+    assert again is not first[0]
