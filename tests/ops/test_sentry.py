@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import httpx
@@ -38,24 +40,42 @@ def sentry_server() -> Iterator[SentryServer]:
         server.stop()
 
 
-@pytest.fixture
-async def sentry_client(
-    sentry_server: SentryServer, settings: Settings, state: AppState
+@asynccontextmanager
+async def _client(
+    server: SentryServer, settings: Settings, state: AppState, traces: float
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app instance built with Sentry on, pointing at the local server."""
     configured = settings.model_copy(
         update={
             "sentry": SentrySettings(
-                dsn=SecretStr(sentry_server.dsn()),
+                dsn=SecretStr(server.dsn()),
                 release="parley@1.2.3",
                 environment="ci",
-                traces_sample_rate=0.0,
+                traces_sample_rate=traces,
             )
         }
     )
     app = create_app(configured, state)
     transport = httpx.ASGITransport(app=app, client=("198.51.100.20", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def sentry_client(
+    sentry_server: SentryServer, settings: Settings, state: AppState
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Errors reported, no traces."""
+    async with _client(sentry_server, settings, state, 0.0) as client:
+        yield client
+
+
+@pytest.fixture
+async def traced_client(
+    sentry_server: SentryServer, settings: Settings, state: AppState
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Every request traced."""
+    async with _client(sentry_server, settings, state, 1.0) as client:
         yield client
 
 
@@ -220,3 +240,24 @@ async def test_failing_job_is_reported_with_its_job_and_workspace(
     assert REGISTRY.get_sample_value("parley_jobs_total", failures) == failed_before + 1
     durations = {"function": failures["function"]}
     assert (REGISTRY.get_sample_value("parley_job_duration_seconds_count", durations) or 0) >= 1
+
+
+async def test_reads_on_the_driver_appear_as_database_spans(
+    sentry_server: SentryServer, traced_client: httpx.AsyncClient, factory: Factory
+) -> None:
+    """The dashboard's hottest reads skip SQLAlchemy (app/db/raw.py); the asyncpg integration
+    still records them, so a traced request shows every statement it ran."""
+    tenant = await factory.tenant("Traced Co")
+    client = GraphQL(traced_client, tenant.owner.token, tenant.id)
+    assert (await client.op("DocumentPage")).data["documents"]["edges"] == []
+    sentry_sdk.flush(timeout=5)
+
+    def statements(transaction: dict[str, Any]) -> list[str]:
+        return [s.get("description", "") for s in transaction.get("spans", []) if s["op"] == "db"]
+
+    traced = sentry_server.wait_for(
+        lambda t: any("FROM documents" in d for d in statements(t)), item_type="transaction"
+    )
+    assert len(traced) == 1, sentry_server.payloads("transaction")
+    ran = statements(traced[0])
+    assert any("authenticate_user" in d for d in ran), ran  # through SQLAlchemy

@@ -117,19 +117,26 @@ class SentryServer:
 
     def events(self) -> list[dict[str, Any]]:
         """Every error event received so far."""
+        return self.payloads("event")
+
+    def payloads(self, item_type: str) -> list[dict[str, Any]]:
+        """Every item of `item_type` ("event", "transaction", ...) received so far."""
         with self._lock:
-            return [e for envelope in self.envelopes for e in envelope.payloads("event")]
+            return [p for envelope in self.envelopes for p in envelope.payloads(item_type)]
 
     def raw(self) -> bytes:
         """Every envelope received so far, decompressed, concatenated."""
         with self._lock:
             return b"\n".join(envelope.raw for envelope in self.envelopes)
 
-    def wait_for(self, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Events matching `predicate`, waiting up to `timeout` seconds for at least one."""
+    def wait_for(
+        self, predicate: Any, timeout: float = 10.0, item_type: str = "event"
+    ) -> list[dict[str, Any]]:
+        """Items (error events unless told) matching `predicate`, waiting up to `timeout`
+        seconds for at least one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [e for e in self.events() if predicate(e)]
+            found = [e for e in self.payloads(item_type) if predicate(e)]
             if found:
                 return found
             time.sleep(0.05)
