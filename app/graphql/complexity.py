@@ -159,6 +159,7 @@ class _Estimator:
         self.max_page = max_page
         self.memo: dict[str, tuple[int, int]] = {}
         self.visiting: set[str] = set()
+        self.read: set[str] = set()  # the variables the estimate depends on
 
     def page_size(self, node: FieldNode, field: GraphQLField, named: GraphQLNamedType) -> int:
         for argument in node.arguments or ():
@@ -168,6 +169,7 @@ class _Estimator:
             if isinstance(argument.value, IntValueNode):
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
+                self.read.add(argument.value.name.value)
                 value = self.variables.get(argument.value.name.value)
             if isinstance(value, int):
                 return min(max(value, 0), self.max_page)
@@ -241,12 +243,67 @@ def estimate(
     default_page: int,
     max_page: int,
 ) -> Cost:
-    """The cost of the operation the request selects (zero when there is none)."""
+    """The cost of the operation the request selects (zero when there is none).
+
+    Remembered per parsed document (the parser cache hands every request with the same text
+    the same one) and per value of the page-size variables it read: the rest of the
+    variables cannot change it."""
+    variables = variables or {}
+    key = (id(document), operation_name, id(schema), default_page, max_page)
+    known = _estimates.get(key)
+    if known is not None and known.document is document:
+        values = _values(variables, known.read)
+        if values is not None and (cost := known.costs.get(values)) is not None:
+            return cost
+    cost, read = _estimate(schema, document, operation_name, variables, default_page, max_page)
+    values = _values(variables, read)
+    if values is None:
+        return cost  # an unhashable page size (the operation will be refused anyway)
+    if known is None or known.document is not document or known.read != read:
+        if len(_estimates) >= _MAX_DOCUMENTS:
+            _estimates.clear()
+        known = _Known(document, read, {})
+        _estimates[key] = known
+    if len(known.costs) >= _MAX_VARIANTS:
+        known.costs.clear()
+    known.costs[values] = cost
+    return cost
+
+
+@dataclass(slots=True)
+class _Known:
+    document: DocumentNode  # kept, so its id cannot be reused while remembered
+    read: tuple[str, ...]
+    costs: dict[tuple[Any, ...], Cost]
+
+
+_estimates: dict[tuple[Any, ...], _Known] = {}
+_MAX_DOCUMENTS = 512
+_MAX_VARIANTS = 64
+
+
+def _values(variables: Mapping[str, Any], names: tuple[str, ...]) -> tuple[Any, ...] | None:
+    values = tuple(variables.get(name) for name in names)
+    try:
+        hash(values)
+    except TypeError:
+        return None
+    return values
+
+
+def _estimate(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any],
+    default_page: int,
+    max_page: int,
+) -> tuple[Cost, tuple[str, ...]]:
     operation = get_operation_ast(document, operation_name)
     if operation is None:
-        return Cost(0, 0)
+        return Cost(0, 0), ()
     root_type = schema.get_root_type(operation.operation)
-    estimator = _Estimator(schema, _fragments(document), variables or {}, default_page, max_page)
+    estimator = _Estimator(schema, _fragments(document), variables, default_page, max_page)
     is_mutation = operation.operation is OperationType.MUTATION
     cost, answers = estimator.of(operation.selection_set, root_type, root=is_mutation)
-    return Cost(cost, answers)
+    return Cost(cost, answers), tuple(sorted(estimator.read))

@@ -94,3 +94,31 @@ def test_depth_and_aliases_through_fragments() -> None:
     assert [e.message for e in errors] == [
         "Operation 'anonymous' uses 2 aliases; the maximum is 1."
     ]
+
+
+def test_a_parsed_document_is_priced_once_per_page_size() -> None:
+    """The estimate is remembered per parsed document and per value of the page-size
+    variables it read; other variables do not change it, and a cached estimate equals a
+    fresh one whatever order the requests come in."""
+    text = (
+        "query($a: Int, $b: Int, $other: String) { workspace { "
+        "members(first: $a, last: $b) { edges { node { user { id } } } } } }"
+    )
+    document = parse(text)
+
+    def cached(variables: dict) -> Cost:
+        return estimate(SCHEMA, document, None, variables, default_page=20, max_page=100)
+
+    cases = [
+        {"a": 10},
+        {"a": 10, "other": "x"},  # not a page size: same estimate
+        {"a": None, "b": 5},  # `first` unset: `last` decides
+        {"a": 10, "b": 5},
+        {"a": 3},
+        {"a": None, "b": 7},
+        {"a": [1]},  # not a number (validation refuses it): no page size, not remembered
+    ]
+    for variables in cases * 2:
+        assert cached(variables) == cost_of(text, variables), variables
+    assert cached({"a": 10}).cost == 2 + 10 * 3
+    assert cached({"a": None, "b": 5}).cost == 2 + 5 * 3
