@@ -35,9 +35,32 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.graphql.resolvers import Child, Leaf, child_of, leaf_of
 
+# response name, its field group, and how to read it (a plain leaf, a plain child, or neither)
+_Step = tuple[str, Any, Leaf | None, Child | None]
+
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, reading plain leaves without per-field machinery."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core hands every object of a list the same grouped field set: how each of
+        # its fields is read is decided once per request (keyed by identity, the set kept
+        # alive with its plan so the id cannot be reused).
+        self._plans: dict[int, tuple[Any, list[_Step]]] = {}
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step]:
+        known = self._plans.get(id(grouped_field_set))
+        if known is not None and known[0] is grouped_field_set:
+            return known[1]
+        fields = parent_type.fields
+        plan: list[_Step] = []
+        for response_name, details in grouped_field_set.items():
+            field = fields.get(details[0].node.name.value)
+            resolve = field.resolve if field is not None else None
+            plan.append((response_name, details, leaf_of(resolve), child_of(resolve)))
+        self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
+        return plan
 
     def execute_fields(
         self,
@@ -53,20 +76,16 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        fields = parent_type.fields
         results: dict[str, Any] = {}
         pending: list[str] = []
         is_awaitable = self.is_awaitable
         try:
-            for response_name, details in grouped_field_set.items():
-                field = fields.get(details[0].node.name.value)
-                leaf = leaf_of(field.resolve) if field is not None else None
+            for response_name, details, leaf, child in self._plan(parent_type, grouped_field_set):
                 if leaf is not None:
                     value = _read_leaf(source_value, leaf)
                     if value is not Undefined:
                         results[response_name] = value
                         continue
-                child = child_of(field.resolve) if field is not None else None
                 result = (
                     self._execute_child(
                         child, parent_type, source_value, details, path, response_name
