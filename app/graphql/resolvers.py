@@ -31,6 +31,7 @@ from strawberry.types.field import StrawberryField
 
 _STRAWBERRY = "strawberry-definition"
 _BASIC = "_get_basic_result"  # the name Strawberry gives its resolver of plain fields
+_SYNC = "_resolver"  # ... and its wrapper of a synchronous resolver
 
 
 def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
@@ -68,25 +69,59 @@ def _child(name: str, type_: GraphQLOutputType) -> Child | None:
 
 
 def direct_plain_fields(schema: strawberry.Schema) -> int:
-    """Give every plain field of `schema` a direct attribute resolver; returns how many."""
+    """Give every plain field of `schema` a direct attribute resolver, and every simple
+    resolver (synchronous, no arguments) a direct call; returns how many fields changed."""
     if schema.config.default_resolver is not getattr:
         return 0
+    # Exception handlers wrap Strawberry's resolvers; a direct call would bypass them.
+    handlers = getattr(schema.schema_converter, "_exception_handler_specs", None)
     replaced = 0
     for named in schema._schema.type_map.values():
         if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
             continue
         for field in named.fields.values():
             definition = (field.extensions or {}).get(_STRAWBERRY)
-            resolve = field.resolve
-            if (
-                isinstance(definition, StrawberryField)
-                and definition.is_basic_field
-                and not definition.extensions
-                and getattr(resolve, "__name__", None) == _BASIC
-            ):
+            if not isinstance(definition, StrawberryField) or definition.extensions:
+                continue
+            name = getattr(field.resolve, "__name__", None)
+            if definition.is_basic_field and name == _BASIC:
                 field.resolve = _attribute(definition.python_name, field)
                 replaced += 1
+            elif name == _SYNC and not handlers and _simple(definition):
+                field.resolve = _direct(definition, schema.config.info_class)
+                replaced += 1
     return replaced
+
+
+def _simple(definition: StrawberryField) -> bool:
+    """A synchronous resolver without GraphQL arguments: Strawberry's wrapper only builds
+    its Info and passes the source and the Info as the resolver asks for them."""
+    resolver = definition.base_resolver
+    return (
+        resolver is not None
+        and not resolver.is_async
+        and not definition.arguments
+        and callable(resolver.wrapped_func)
+    )
+
+
+def _direct(definition: StrawberryField, info_class: Any) -> Callable[..., Any]:
+    """The resolver called as Strawberry would call it (strawberry.schema.schema_converter,
+    `get_arguments`), without the wrapper chain around it."""
+    resolver = definition.base_resolver
+    assert resolver is not None
+    call: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment] # _simple checked
+    wants_self = resolver.self_parameter is not None
+    sources = [p.name for p in (resolver.root_parameter, resolver.parent_parameter) if p]
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+
+    def resolve(source: Any, info: Any, **_args: Any) -> Any:
+        kwargs: dict[str, Any] = dict.fromkeys(sources, source)
+        if info_name is not None:
+            kwargs[info_name] = info_class(_raw_info=info, _field=definition)
+        return call(source, **kwargs) if wants_self else call(**kwargs)
+
+    return resolve
 
 
 class Leaf(NamedTuple):
