@@ -296,25 +296,25 @@ def db_route(target: str, reason: str) -> None:
     DB_ROUTES.labels(target, reason).inc()
 
 
-def pool_state(pool: str, checked_out: int, size: int, overflow: int) -> None:
-    """The current state of a connection pool."""
-    DB_POOL_CHECKED_OUT.labels(pool).set(checked_out)
-    DB_POOL_SIZE.labels(pool).set(size)
-    DB_POOL_OVERFLOW.labels(pool).set(overflow)
-
-
 def instrument_engine(engine: Any, pool_name: str) -> None:
     """Keep the pool gauges current from SQLAlchemy's pool events, so every process reports
     its own pool without being asked (which multi-process mode needs)."""
     from sqlalchemy import event
 
     pool = engine.sync_engine.pool
+    # Bound once: a request checks a connection out and in, and each refresh sets all three.
+    gauges = (
+        DB_POOL_CHECKED_OUT.labels(pool_name),
+        DB_POOL_SIZE.labels(pool_name),
+        DB_POOL_OVERFLOW.labels(pool_name),
+    )
 
     def refresh(*_: Any) -> None:
-        size = pool.size() if hasattr(pool, "size") else 0
         checked_out = pool.checkedout() if hasattr(pool, "checkedout") else 0
+        size = pool.size() if hasattr(pool, "size") else 0
         overflow = pool.overflow() if hasattr(pool, "overflow") else 0
-        pool_state(pool_name, checked_out, size, overflow)
+        for gauge, value in zip(gauges, (checked_out, size, overflow), strict=True):
+            gauge.set(value)
 
     for name in ("checkout", "checkin", "connect", "close", "invalidate"):
         event.listen(pool, name, refresh)
