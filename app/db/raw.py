@@ -10,7 +10,8 @@ same transaction as everything else in the request: row-level security and the t
 settings apply exactly as to any other statement.
 
 Statements run this way are announced to `statement_observers` (the query-count tests
-count them with the rest); SQLAlchemy's events and tracing do not see them.
+count them with the rest). SQLAlchemy's events do not see them; Sentry's asyncpg integration
+records them as database spans like any other statement (tests/ops/test_sentry.py).
 """
 
 from __future__ import annotations
