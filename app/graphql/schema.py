@@ -13,7 +13,6 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
@@ -39,6 +38,7 @@ from app.graphql.resolvers import direct_plain_fields
 from app.graphql.scalars import SCALARS
 from app.graphql.tenancy.mutations import TenancyMutation
 from app.graphql.tenancy.queries import TenancyQuery
+from app.graphql.validation import ValidatedDocuments
 from app.graphql.widget.mutations import WidgetMutation
 from app.graphql.widget.queries import WidgetQuery
 
@@ -98,7 +98,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     hide_suggestions = not settings.introspection_enabled
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
         lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        lambda: ValidatedDocuments(maxsize=512),
         lambda: AddValidationRules([document_limits]),
         lambda: MaxTokensLimiter(max_token_count=api.max_tokens),
         lambda: Protection(api),
