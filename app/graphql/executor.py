@@ -104,7 +104,8 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if result is Undefined:
                         continue
                 results[response_name] = result
-                if is_awaitable(result):
+                # A completed object or list (most of them) needs no awaitable check.
+                if result.__class__ not in _COMPLETED and is_awaitable(result):
                     pending.append(response_name)
         except Exception:
             if pending:
@@ -166,7 +167,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, details, item_path)
                     result = None
-                if is_awaitable(result):
+                if result.__class__ is not dict and is_awaitable(result):
                     result = self._settle(result, item_type, details, item_path)
                     pending.append(index)
                 completed.append(result)
@@ -209,6 +210,8 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results.update(zip(pending, values, strict=True))
         return results
 
+
+_COMPLETED = (dict, list, type(None))  # what a completed field holds, never awaitable
 
 _NO_INFO: Any = None  # what `is_type_of` gets here: Strawberry's never reads it (resolvers.py)
 
