@@ -36,7 +36,9 @@ def sentry_server() -> Iterator[SentryServer]:
         yield server
     finally:
         sentry_sdk.get_client().close(timeout=2)
-        sentry_sdk.init()  # no DSN: reporting off again for the rest of the session
+        # No DSN: reporting off again for the rest of the session. No integrations either:
+        # auto-enabled ones would hook into every schema the later tests build.
+        sentry_sdk.init(default_integrations=False, auto_enabling_integrations=False)
         server.stop()
 
 
