@@ -40,7 +40,8 @@ _Step = tuple[str, Any, Leaf | None, Child | None]
 
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's execution context, reading plain leaves without per-field machinery."""
+    """Strawberry's execution context, reading plain leaves and running the selections of
+    plain objects without graphql-core's per-field machinery."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

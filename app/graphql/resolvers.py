@@ -1,4 +1,4 @@
-"""Plain fields read straight from their object.
+"""Plain fields read straight from their object, and simple resolvers called directly.
 
 Strawberry resolves a field without a resolver through two Python calls (a wrapper, then
 `StrawberryField.get_result`, then `getattr`). A page of 20 documents has over a hundred such
@@ -6,9 +6,16 @@ fields, so after the schema is built each of them gets a resolver that does only
 `getattr`; those whose type is a scalar or an enum are marked as leaves, which the
 executor reads without calling anything (app/graphql/executor.py), and those whose type is an
 object type or a list of one are marked as children, whose selections the executor runs
-directly (no resolve-info, no value completion walk). Fields with a resolver,
-permission classes, field extensions or exception handlers keep Strawberry's resolver; so
-does everything if the schema uses another default resolver than `getattr`.
+directly (no resolve-info, no value completion walk).
+
+A resolver that is synchronous and takes no GraphQL arguments (`Document.addedBy`) goes
+through Strawberry's wrapper chain (argument conversion, field extensions, Info) for
+nothing but its Info; it is called directly instead, with the same Info and the source as
+Strawberry would pass them.
+
+Fields with permission classes or field extensions keep Strawberry's resolver, and so do
+all resolvers when the schema has exception handlers; so does everything if the schema uses
+another default resolver than `getattr`.
 """
 
 from __future__ import annotations
