@@ -42,6 +42,8 @@ from graphql import (
 )
 from graphql.utilities import get_operation_ast
 
+from app.graphql.memo import IdentityMemo
+
 MUTATION_FIELD_COST = 10
 ANSWERS_BUDGET = "answers"
 _STRAWBERRY = "strawberry-definition"
@@ -249,9 +251,9 @@ def estimate(
     the same one) and per value of the page-size variables it read: the rest of the
     variables cannot change it."""
     variables = variables or {}
-    key = (id(document), operation_name, id(schema), default_page, max_page)
-    known = _estimates.get(key)
-    if known is not None and known.document is document:
+    objects, key = (document, schema), (operation_name, default_page, max_page)
+    known = _estimates.get(objects, key)
+    if known is not None:
         values = _values(variables, known.read)
         if values is not None and (cost := known.costs.get(values)) is not None:
             return cost
@@ -259,11 +261,9 @@ def estimate(
     values = _values(variables, read)
     if values is None:
         return cost  # an unhashable page size (the operation will be refused anyway)
-    if known is None or known.document is not document or known.read != read:
-        if len(_estimates) >= _MAX_DOCUMENTS:
-            _estimates.clear()
-        known = _Known(document, read, {})
-        _estimates[key] = known
+    if known is None or known.read != read:
+        known = _Known(read, {})
+        _estimates.put(objects, key, known)
     if len(known.costs) >= _MAX_VARIANTS:
         known.costs.clear()
     known.costs[values] = cost
@@ -272,13 +272,12 @@ def estimate(
 
 @dataclass(slots=True)
 class _Known:
-    document: DocumentNode  # kept, so its id cannot be reused while remembered
-    read: tuple[str, ...]
-    costs: dict[tuple[Any, ...], Cost]
+    read: tuple[str, ...]  # the page-size variables the estimate depends on
+    costs: dict[tuple[Any, ...], Cost]  # by their values
 
 
-_estimates: dict[tuple[Any, ...], _Known] = {}
-_MAX_DOCUMENTS = 512
+# (document, schema), (operation name, page sizes) -> estimates by page-size variables
+_estimates: IdentityMemo[_Known] = IdentityMemo(512)
 _MAX_VARIANTS = 64
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
-# id(first field node) + path -> (the node, kept so its id cannot be reused; the answer)
-_answers: dict[tuple[int, tuple[str, ...]], tuple[FieldNode, bool]] = {}
-_MAX_ANSWERS = 4096
+from app.graphql.memo import IdentityMemo
+
+# (the first field node, path) -> the answer
+_answers: IdentityMemo[bool] = IdentityMemo(4096)
 
 
 def selects(info: Any, *path: str) -> bool:
@@ -27,14 +28,11 @@ def selects(info: Any, *path: str) -> bool:
     # Strawberry's Info wraps graphql-core's, which holds the nodes and fragments.
     raw = getattr(info, "_raw_info", info)
     nodes: list[FieldNode] = raw.field_nodes
-    key = (id(nodes[0]), path)
-    known = _answers.get(key)
-    if known is not None and known[0] is nodes[0]:
-        return known[1]
+    known = _answers.get((nodes[0],), path)
+    if known is not None:
+        return known
     answer = _walk(nodes, path, raw.fragments)
-    if len(_answers) >= _MAX_ANSWERS:
-        _answers.clear()
-    _answers[key] = (nodes[0], answer)
+    _answers.put((nodes[0],), path, answer)
     return answer
 
 

@@ -4,23 +4,27 @@ Strawberry's ValidationCache keys an LRU cache on (schema, document, rules). A p
 document is a frozen dataclass, so using it as a key hashes the whole syntax tree on every
 request: for the dashboard's operations that was a tenth of a millisecond, more than
 validating is worth once cached. The parser cache already hands every request with the same
-text the same document object, so this cache keys on identity instead, keeping the schema
-and the document alive beside the answer so that their ids cannot be reused while it is
-remembered.
+text the same document object, so this cache keys on identity instead (app/graphql/memo.py).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-_Key = tuple[int, int, tuple[Any, ...]]
-_results: OrderedDict[_Key, tuple[GraphQLSchema, DocumentNode, list[GraphQLError]]] = OrderedDict()
+from app.graphql.memo import IdentityMemo
+
+
+@cache
+def _memo(maxsize: int) -> IdentityMemo[list[GraphQLError]]:
+    """(schema, document), rules -> the errors; one memo per size, shared by every request
+    (the extension itself is built per request)."""
+    return IdentityMemo(maxsize)
 
 
 def validated(
@@ -28,16 +32,12 @@ def validated(
 ) -> list[GraphQLError]:
     """The validation errors of `document` (Strawberry's validation, rules included),
     computed once per document object, schema and set of rules."""
-    key = (id(schema), id(document), rules)
-    known = _results.get(key)
-    if known is not None and known[0] is schema and known[1] is document:
-        _results.move_to_end(key)
-        return list(known[2])  # a copy: the caller may add to its list
-    errors = validate_document(schema, document, rules)
-    _results[key] = (schema, document, errors)
-    while len(_results) > maxsize:
-        _results.popitem(last=False)
-    return list(errors)
+    memo = _memo(maxsize)
+    errors = memo.get((schema, document), rules)
+    if errors is None:
+        errors = validate_document(schema, document, rules)
+        memo.put((schema, document), rules, errors)
+    return list(errors)  # a copy: the caller may add to its list
 
 
 class ValidatedDocuments(SchemaExtension):
