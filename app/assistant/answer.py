@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.assistant import cache, extractive, llm, repository
 from app.assistant.breaker import Breaker
 from app.assistant.service import answer_flavour, generates
-from app.assistant.stream import Publisher
+from app.assistant.stream import Publisher, final_fields
 from app.config import Settings
 from app.db.tenant import tenant_transaction
 from app.knowledge import repository as knowledge_repo
@@ -276,7 +276,7 @@ async def answer(
     an earlier try of this job may have streamed part of the text."""
     settings = state.settings
     prefix = settings.redis.key_prefix
-    publisher = Publisher(state.redis, prefix, message_id, settings.assistant.stream_ttl_s)
+    publisher = Publisher.for_answer(state.redis, settings, message_id)
     question = await load(state, workspace_id, message_id)
     if question is None:
         await publisher.done()
@@ -311,13 +311,9 @@ async def answer(
         )
     # Generated text was streamed as it came; any other answer exists whole at once and goes
     # out with the end of the stream, in one round trip.
-    final = {
-        "content": draft.content,
-        "status": "complete",
-        "mode": draft.mode,
-        "citations": draft.citations,
-        "completedAt": completed_at.isoformat(),
-    }
+    final = final_fields(
+        draft.content, "complete", completed_at, mode=draft.mode, citations=draft.citations
+    )
     await publisher.done("" if draft.mode == "generated" else draft.content, final)
     return draft.mode
 
@@ -375,10 +371,6 @@ async def fail(
             error=reason,
             completed_at=completed_at,
         )
-    settings = state.settings
-    publisher = Publisher(
-        state.redis, settings.redis.key_prefix, message_id, settings.assistant.stream_ttl_s
-    )
     # The fields that changed travel with the end, so subscribers need not read them back.
-    final = {"content": FAILED, "status": "failed", "completedAt": completed_at.isoformat()}
-    await publisher.done("", final)
+    publisher = Publisher.for_answer(state.redis, state.settings, message_id)
+    await publisher.done("", final_fields(FAILED, "failed", completed_at))

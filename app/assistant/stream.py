@@ -10,6 +10,7 @@ shows one twice. A `reset` event (a retried job starts over) clears what was sho
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
@@ -19,6 +20,8 @@ from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
+
+from app.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,11 @@ def done_key(prefix: str, message_id: uuid.UUID) -> str:
 
 class Publisher:
     """Publishes one answer's deltas in order."""
+
+    @classmethod
+    def for_answer(cls, redis: Redis, settings: Settings, message_id: uuid.UUID) -> Publisher:
+        """The publisher of an answer, with the deployment's key prefix and stream lifetime."""
+        return cls(redis, settings.redis.key_prefix, message_id, settings.assistant.stream_ttl_s)
 
     def __init__(self, redis: Redis, prefix: str, message_id: uuid.UUID, ttl_s: int) -> None:
         self.redis = redis
@@ -88,6 +96,14 @@ class Publisher:
         pipe.publish(
             self.channel, orjson.dumps({"type": "delta", "offset": self.offset, "text": text})
         )
+
+
+def final_fields(
+    content: str, status: str, completed_at: dt.datetime, **answer: Any
+) -> dict[str, Any]:
+    """The stored message's changed fields as `done` sends them: content, status and
+    completedAt, plus `mode` and `citations` when the answer set them (a failure does not)."""
+    return {"content": content, "status": status, "completedAt": completed_at.isoformat(), **answer}
 
 
 @dataclass(frozen=True, slots=True)
