@@ -168,7 +168,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, details, item_path)
                     result = None
-                if result.__class__ is not dict and is_awaitable(result):
+                if result.__class__ not in _COMPLETED and is_awaitable(result):
                     result = self._settle(result, item_type, details, item_path)
                     pending.append(index)
                 completed.append(result)
