@@ -1,5 +1,5 @@
-"""Hot reads on the driver: the request's own asyncpg connection and transaction, without
-SQLAlchemy's per-statement work.
+"""Hot reads (and one bulk write) on the driver: the request's own asyncpg connection and
+transaction, without SQLAlchemy's per-statement work.
 
 A SQLAlchemy session spends about twice as long as the database round trip itself on a
 small read (execution context, parameter processing, result rows; measured 360 us against
@@ -8,6 +8,9 @@ they are written once as SQLAlchemy statements (one source of truth for columns 
 filters), compiled once to the driver's SQL, and executed with asyncpg directly, inside the
 same transaction as everything else in the request: row-level security and the tenant
 settings apply exactly as to any other statement.
+
+`execute` does the same for a write whose parameters are too bulky for SQLAlchemy's
+handling (a document's chunks as parallel arrays, app/knowledge/repository.py).
 
 Statements run this way are announced to `statement_observers` (the query-count tests
 count them with the rest). SQLAlchemy's events do not see them; Sentry's asyncpg integration
@@ -59,6 +62,17 @@ async def fetch(
         statement.sql, *(params[name] for name in statement.params)
     )
     return rows
+
+
+async def execute(session: AsyncSession, sql: str, *args: Any) -> str:
+    """Run `sql` (asyncpg's `$n` placeholders) on the session's connection, in its open
+    transaction, for writes too bulky for SQLAlchemy's parameter handling; returns the
+    command tag."""
+    connection = await _driver(session)
+    for observe in statement_observers:
+        observe(sql)
+    status: str = await connection.execute(sql, *args)
+    return status
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import raw
 from app.db.raw import DriverStatement, driver_statement, fetch
 from app.knowledge.embedding.catalogue import SUPPORTED_DIMS
 from app.knowledge.models import Chunk, Document, DocumentSource, KnowledgeBase
@@ -547,11 +548,8 @@ async def insert_chunks(
         headings.extend(row.heading_path)
         heading_to.append(len(headings))
         vectors.extend(row.embedding)
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.execute(
+    await raw.execute(
+        session,
         _INSERT_CHUNKS + (_SKIP_EXISTING if skip_existing else ""),
         workspace_id,
         model,
