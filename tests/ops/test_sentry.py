@@ -44,7 +44,7 @@ def sentry_server() -> Iterator[SentryServer]:
 
 @asynccontextmanager
 async def _client(
-    server: SentryServer, settings: Settings, state: AppState, traces: float
+    server: SentryServer, settings: Settings, state: AppState, *, traces: float
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An app instance built with Sentry on, pointing at the local server."""
     configured = settings.model_copy(
@@ -68,16 +68,7 @@ async def sentry_client(
     sentry_server: SentryServer, settings: Settings, state: AppState
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Errors reported, no traces."""
-    async with _client(sentry_server, settings, state, 0.0) as client:
-        yield client
-
-
-@pytest.fixture
-async def traced_client(
-    sentry_server: SentryServer, settings: Settings, state: AppState
-) -> AsyncIterator[httpx.AsyncClient]:
-    """Every request traced."""
-    async with _client(sentry_server, settings, state, 1.0) as client:
+    async with _client(sentry_server, settings, state, traces=0.0) as client:
         yield client
 
 
@@ -245,13 +236,14 @@ async def test_failing_job_is_reported_with_its_job_and_workspace(
 
 
 async def test_reads_on_the_driver_appear_as_database_spans(
-    sentry_server: SentryServer, traced_client: httpx.AsyncClient, factory: Factory
+    sentry_server: SentryServer, settings: Settings, state: AppState, factory: Factory
 ) -> None:
     """The dashboard's hottest reads skip SQLAlchemy (app/db/raw.py); the asyncpg integration
     still records them, so a traced request shows every statement it ran."""
     tenant = await factory.tenant("Traced Co")
-    client = GraphQL(traced_client, tenant.owner.token, tenant.id)
-    assert (await client.op("DocumentPage")).data["documents"]["edges"] == []
+    async with _client(sentry_server, settings, state, traces=1.0) as traced:
+        client = GraphQL(traced, tenant.owner.token, tenant.id)
+        assert (await client.op("DocumentPage")).data["documents"]["edges"] == []
     sentry_sdk.flush(timeout=5)
 
     def statements(transaction: dict[str, Any]) -> list[str]:
