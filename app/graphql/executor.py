@@ -20,6 +20,12 @@ nulling the nearest nullable field); a value the short path does not expect (a n
 the type forbids one, something not a list, an object of another type) is left to the
 ordinary path before anything has run, which then raises the same error it always did.
 
+A simple resolver returning an object type or a list of one (`Document.addedBy`: synchronous,
+no arguments) is called here with the resolve info graphql-core would build, and an object
+of the expected shape has its selection run the same short way; any other result (an
+awaitable, a null, a wrong type) is completed by graphql-core's own `complete_value`, as
+`execute_field` would after the same call.
+
 Which fields qualify is decided once, when the schema is built (`app.graphql.resolvers`
 marks them); with field middleware (an extension that wraps resolvers) nothing does.
 """
@@ -29,14 +35,16 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
-from graphql import GraphQLNonNull, GraphQLObjectType
+from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType
+from graphql.execution.executor import to_nodes
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app.graphql.resolvers import Child, Leaf, child_of, leaf_of
+from app.graphql.resolvers import Child, Leaf, marks_of
 
-# response name, its field group, and how to read it (a plain leaf, a plain child, or neither)
-_Step = tuple[str, Any, Leaf | None, Child | None]
+# response name, its field group, and how to read it: a plain leaf, a plain child, a simple
+# resolver returning objects (its field and the Child of its type), or none of these
+_Step = tuple[str, Any, Leaf | None, Child | None, tuple[GraphQLField, Child] | None]
 
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -59,11 +67,15 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for response_name, details in grouped_field_set.items():
             field = fields.get(details[0].node.name.value)
             resolve = field.resolve if field is not None else None
-            plan.append((response_name, details, leaf_of(resolve), child_of(resolve)))
+            leaf, child, direct = marks_of(resolve)
+            if field is not None and direct is not None:
+                plan.append((response_name, details, leaf, child, (field, direct)))
+            else:
+                plan.append((response_name, details, leaf, child, None))
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
-    def execute_fields(
+    def execute_fields(  # noqa: PLR0912 - each kind of field inline: a call per field is the cost saved
         self,
         parent_type: GraphQLObjectType,
         source_value: Any,
@@ -81,19 +93,23 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         pending: list[str] = []
         is_awaitable = self.is_awaitable
         try:
-            for response_name, details, leaf, child in self._plan(parent_type, grouped_field_set):
+            plan = self._plan(parent_type, grouped_field_set)
+            for response_name, details, leaf, child, direct in plan:
                 if leaf is not None:
                     value = _read_leaf(source_value, leaf)
                     if value is not Undefined:
                         results[response_name] = value
                         continue
-                result = (
-                    self._execute_child(
+                if child is not None:
+                    result = self._execute_child(
                         child, parent_type, source_value, details, path, response_name
                     )
-                    if child is not None
-                    else Undefined
-                )
+                elif direct is not None:
+                    result = self._execute_direct(
+                        direct, parent_type, source_value, details, path, response_name
+                    )
+                else:
+                    result = Undefined
                 if result is Undefined:
                     result = self.execute_field(
                         parent_type,
@@ -129,15 +145,57 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         value = _child_value(source, child)
         if value is None or value is Undefined:
             return value
-        type_ = child.type
-        grouped, defer_usages, _forbidden = self.collect_subfields(type_, details)
+        grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
         if defer_usages:
             return Undefined
         field_path = Path(path, response_name, parent_type.name)
+        return self._run_child(child, value, details, field_path, grouped)
+
+    def _execute_direct(
+        self,
+        direct: tuple[GraphQLField, Child],
+        parent_type: GraphQLObjectType,
+        source: Any,
+        details: Any,
+        path: Path | None,
+        response_name: str,
+    ) -> Any:
+        """A simple resolver returning an object (or a list of them): called here, and the
+        object's selection run directly when it has the expected shape; anything else (an
+        awaitable, a null, a wrong type) is completed by graphql-core as `execute_field`
+        would. Undefined (before the resolver runs) for a deferred selection."""
+        field, child = direct
+        grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
+        if defer_usages:
+            return Undefined
+        field_path = Path(path, response_name, parent_type.name)
+        return_type = field.type
+        info = self.build_resolve_info(field, to_nodes(details), parent_type, field_path)
+        try:
+            value = field.resolve(source, info)  # type: ignore[misc] # marked: set
+            if value is not None and _expected(child, value):
+                return self._run_child(child, value, details, field_path, grouped)
+            if self.is_awaitable(value):
+                return self.complete_awaitable_value(
+                    return_type, details, info, field_path, value, None
+                )
+            completed = self.complete_value(return_type, details, info, field_path, value, None)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, field_path)
+            return None
+        if self.is_awaitable(completed):
+            return self._settle(completed, return_type, details, field_path)
+        return completed
+
+    def _run_child(
+        self, child: Child, value: Any, details: Any, field_path: Path, grouped: Any
+    ) -> Any:
+        """The selection of a checked object (or list of them); an error inside is located
+        at the field and nulls it, as graphql-core's completion does."""
         return_type = child.field_type
         try:
             if child.item_nullable is None:
-                completed = self.execute_fields(type_, value, field_path, grouped, None)
+                completed = self.execute_fields(child.type, value, field_path, grouped, None)
             else:
                 completed = self._execute_items(child, value, details, field_path, grouped)
         except Exception as raw_error:

@@ -11,7 +11,8 @@ directly (no resolve-info, no value completion walk).
 A resolver that is synchronous and takes no GraphQL arguments (`Document.addedBy`) goes
 through Strawberry's wrapper chain (argument conversion, field extensions, Info) for
 nothing but its Info; it is called directly instead, with the same Info and the source as
-Strawberry would pass them.
+Strawberry would pass them. When such a resolver returns an object type (or a list of one)
+the executor also runs the object's selection itself, as it does for plain children.
 
 Fields with permission classes or field extensions keep Strawberry's resolver, and so do
 all resolvers when the schema has exception handlers; so does everything if the schema uses
@@ -47,13 +48,11 @@ def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
 
     resolve._is_default = True  # type: ignore[attr-defined] # tracing skips it, as Strawberry's
     named = get_nullable_type(field.type)
+    leaf = None
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
         # A scalar or enum (not a list of them): app.graphql.executor reads it inline.
         leaf = Leaf(name, named.coerce_output_value, not is_non_null_type(field.type))
-        resolve.leaf = leaf  # type: ignore[attr-defined]
-    child = _child(name, field.type)
-    if child is not None:
-        resolve.child = child  # type: ignore[attr-defined]
+    resolve.marks = Marks(leaf, _child(name, field.type), None)  # type: ignore[attr-defined]
     return resolve
 
 
@@ -95,7 +94,7 @@ def direct_plain_fields(schema: strawberry.Schema) -> int:
                 field.resolve = _attribute(definition.python_name, field)
                 replaced += 1
             elif name == _SYNC and not handlers and _simple(definition):
-                field.resolve = _direct(definition, schema.config.info_class)
+                field.resolve = _direct(definition, field, schema.config.info_class)
                 replaced += 1
     return replaced
 
@@ -112,9 +111,13 @@ def _simple(definition: StrawberryField) -> bool:
     )
 
 
-def _direct(definition: StrawberryField, info_class: Any) -> Callable[..., Any]:
+def _direct(
+    definition: StrawberryField, field: GraphQLField, info_class: Any
+) -> Callable[..., Any]:
     """The resolver called as Strawberry would call it (strawberry.schema.schema_converter,
-    `get_arguments`), without the wrapper chain around it."""
+    `get_arguments`), without the wrapper chain around it. When it returns an object type
+    or a list of one, it is marked `direct` with that Child (its `attribute` unused): the
+    executor calls it and runs the object's selection itself."""
     resolver = definition.base_resolver
     assert resolver is not None
     call: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment] # _simple checked
@@ -128,6 +131,9 @@ def _direct(definition: StrawberryField, info_class: Any) -> Callable[..., Any]:
             kwargs[info_name] = info_class(_raw_info=info, _field=definition)
         return call(source, **kwargs) if wants_self else call(**kwargs)
 
+    child = _child(definition.python_name, field.type)
+    if child is not None:
+        resolve.marks = Marks(None, None, child)  # type: ignore[attr-defined]
     return resolve
 
 
@@ -149,11 +155,17 @@ class Child(NamedTuple):
     item_nullable: bool | None  # None: not a list
 
 
-def child_of(resolve: Any) -> Child | None:
-    """The Child when `resolve` reads a plain object or list-of-objects field, else None."""
-    return getattr(resolve, "child", None)
+class Marks(NamedTuple):
+    """How app.graphql.executor may run a field without graphql-core's per-field path."""
+
+    leaf: Leaf | None  # a plain scalar or enum, read inline
+    child: Child | None  # a plain object or list of them, its selection run inline
+    direct: Child | None  # a simple resolver returning such objects (`attribute` unused)
 
 
-def leaf_of(resolve: Any) -> Leaf | None:
-    """The Leaf when `resolve` reads a plain scalar or enum field, else None."""
-    return getattr(resolve, "leaf", None)
+_UNMARKED = Marks(None, None, None)
+
+
+def marks_of(resolve: Any) -> Marks:
+    """The marks `direct_plain_fields` gave a resolver (none for any other resolver)."""
+    return getattr(resolve, "marks", _UNMARKED)

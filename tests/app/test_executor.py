@@ -12,7 +12,7 @@ import pytest
 import strawberry
 
 from app.graphql.executor import ParleyExecutionContext
-from app.graphql.resolvers import child_of, direct_plain_fields, leaf_of
+from app.graphql.resolvers import direct_plain_fields, marks_of
 
 
 @strawberry.enum
@@ -85,6 +85,46 @@ class Shelf:
     @strawberry.field
     async def fails_hard(self) -> str:
         raise ValueError("shelf gone")
+
+    # Simple resolvers (synchronous, no arguments) returning objects: called directly.
+    @strawberry.field
+    def picked(self) -> Tag | None:
+        return self.main
+
+    @strawberry.field
+    def nothing(self) -> Tag | None:
+        return None
+
+    @strawberry.field
+    def must(self) -> Tag:
+        return None  # type: ignore[return-value] # a broken contract graphql-core reports
+
+    @strawberry.field
+    def wrong(self) -> Tag | None:
+        return _item("x")  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def raising(self) -> Tag | None:
+        raise ValueError(f"no pick on {self.name}")
+
+    @strawberry.field(graphql_type=Tag | None)
+    def awaited(self) -> Any:
+        async def value() -> Tag:
+            return self.main
+
+        return value()
+
+    @strawberry.field
+    def picks(self) -> list[Tag | None]:
+        return [self.main, None]
+
+    @strawberry.field
+    def strict_picks(self) -> list[Tag]:
+        return [self.main, None]  # type: ignore[list-item] # a null item in a non-null list
+
+    @strawberry.field
+    def located(self, info: strawberry.Info) -> Tag:
+        return Tag(label=f"{info.field_name}@{info.path.prev.key}", weight=len(self.name))
 
 
 @strawberry.type
@@ -190,6 +230,12 @@ QUERIES = [
     "{ room { shelf { ... on Shelf { main { ... on Named { label } } } } } }",
     "{ brokenRooms { shelf { name main { label weight } tags { label weight } } } }",
     "{ brokenRooms { shelves { name tags { weight } } } }",
+    "{ room { shelves { picked { label weight } nothing { label } located { label weight } } } }",
+    "{ room { shelves { name must { label } } shelf { name } } }",
+    "{ room { shelf { wrong { label } raising { label } awaited { label } name } } }",
+    "{ room { shelves { picks { label } strictPicks { label } name } } }",
+    "{ brokenRooms { shelf { name picked { label weight } picks { weight } } } }",
+    "{ room { shelf { picked { ... on Named { label } __typename } } } }",
 ]
 
 
@@ -208,7 +254,7 @@ async def test_fast_leaves_answer_like_graphql_core(query: str) -> None:
 def test_only_scalar_and_enum_fields_are_leaves() -> None:
     _, fast = _schemas()
     fields = fast._schema.type_map["Item"].fields  # type: ignore[union-attr]
-    leaves = {name for name, field in fields.items() if leaf_of(field.resolve) is not None}
+    leaves = {name for name, field in fields.items() if marks_of(field.resolve).leaf is not None}
     # tags is a list and shout has a resolver: both take graphql-core's path.
     assert leaves == {"name", "note", "colour", "when", "count"}
 
@@ -220,7 +266,7 @@ def test_plain_objects_and_lists_of_them_are_children() -> None:
         f"{type_name}.{name}"
         for type_name in ("Room", "Shelf")
         for name, field in types[type_name].fields.items()  # type: ignore[union-attr]
-        if child_of(field.resolve) is not None
+        if marks_of(field.resolve).child is not None
     }
     # `later` has a resolver; leaves and lists of scalars are not children.
     assert fields == {
@@ -265,8 +311,31 @@ async def test_plain_objects_skip_graphql_cores_field_execution() -> None:
 
     schema = strawberry.Schema(query=Query, execution_context_class=Counting)
     direct_plain_fields(schema)
-    result = await schema.execute("{ room { shelves { name tags { weight } later { label } } } }")
+    result = await schema.execute(
+        "{ room { shelves { name tags { weight } later { label } picked { label } } } }"
+    )
     assert result.errors is None
     assert result.data is not None
     assert len(result.data["room"]["shelves"]) == 2
-    assert executed == ["Query.room", "Shelf.later", "Shelf.later"]
+    assert result.data["room"]["shelves"][1]["picked"] == {"label": "two-main"}
+    # `room` and `picked` are simple resolvers returning objects: called and completed inline.
+    assert executed == ["Shelf.later", "Shelf.later"]
+
+
+def test_simple_resolvers_returning_objects_are_marked_direct() -> None:
+    _, fast = _schemas()
+    fields = fast._schema.type_map["Shelf"].fields  # type: ignore[union-attr]
+    direct = {name for name, field in fields.items() if marks_of(field.resolve).direct is not None}
+    # `later` and `fails` are async; `awaited` returns an object type though its Python
+    # function is synchronous, so it is marked (and its awaitable completed by graphql-core).
+    assert direct == {
+        "picked",
+        "nothing",
+        "must",
+        "wrong",
+        "raising",
+        "awaited",
+        "picks",
+        "strictPicks",
+        "located",
+    }
