@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableValidation,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-)
-from strawberry.extensions.disable_introspection import DisableIntrospection
+from graphql import ASTValidationRule, GraphQLError, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import DisableValidation, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from app.graphql.assistant.mutations import AssistantMutation
@@ -33,12 +28,12 @@ from app.graphql.knowledge.queries import KnowledgeQuery
 from app.graphql.leads.mutations import LeadsMutation
 from app.graphql.leads.queries import LeadsQuery
 from app.graphql.node import Node, resolve_node
+from app.graphql.pipeline import Pipeline
 from app.graphql.protection import Protection
 from app.graphql.resolvers import direct_plain_fields
 from app.graphql.scalars import SCALARS
 from app.graphql.tenancy.mutations import TenancyMutation
 from app.graphql.tenancy.queries import TenancyQuery
-from app.graphql.validation import ValidatedDocuments
 from app.graphql.widget.mutations import WidgetMutation
 from app.graphql.widget.queries import WidgetQuery
 
@@ -80,7 +75,43 @@ class Subscription(AssistantSubscription):
 
 
 class ParleySchema(strawberry.Schema):
-    """Logs only unexpected errors; expected ones are part of the API."""
+    """Runs queries and mutations through its Pipeline (app/graphql/pipeline.py) instead of
+    Strawberry's extension runner, and logs only unexpected errors (expected ones are part
+    of the API)."""
+
+    pipeline: Pipeline | None = None  # set by build_schema; None: Strawberry's own path
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Strawberry's `Schema.execute`, answered by the pipeline when there is one."""
+        if self.pipeline is None:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+                operation_extensions,
+            )
+        return await self.pipeline.execute(
+            self,
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES,
+            operation_extensions,
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -96,16 +127,16 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # fragment spreads); one rule class per schema so the validation cache can hit.
     document_limits = document_limits_rule(api.max_query_depth, api.max_aliases)
     hide_suggestions = not settings.introspection_enabled
-    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidatedDocuments(maxsize=512),
-        lambda: AddValidationRules([document_limits]),
-        lambda: MaxTokensLimiter(max_token_count=api.max_tokens),
+    rules: list[type[ASTValidationRule]] = [document_limits]
+    if not settings.introspection_enabled:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    pipeline = Pipeline(api, rules, hide_suggestions)
+    # What Strawberry's runner still runs (subscriptions); execute() runs `pipeline` itself.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        pipeline.extension,
         lambda: Protection(api),
         lambda: ErrorFormatter(hide_suggestions=hide_suggestions),
     ]
-    if not settings.introspection_enabled:
-        extensions.append(DisableIntrospection)
     schema = ParleySchema(
         query=Query,
         mutation=Mutation,
@@ -114,5 +145,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=ParleyExecutionContext,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
+    schema.pipeline = pipeline
     direct_plain_fields(schema)
     return schema

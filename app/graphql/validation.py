@@ -5,16 +5,15 @@ document is a frozen dataclass, so using it as a key hashes the whole syntax tre
 request: for the dashboard's operations that was a tenth of a millisecond, more than
 validating is worth once cached. The parser cache already hands every request with the same
 text the same document object, so this cache keys on identity instead (app/graphql/memo.py).
+The pipeline (app/graphql/pipeline.py) validates through it, on both of its paths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from app.graphql.memo import IdentityMemo
@@ -38,23 +37,3 @@ def validated(
         errors = validate_document(schema, document, rules)
         memo.put((schema, document), rules, errors)
     return list(errors)  # a copy: the caller may add to its list
-
-
-class ValidatedDocuments(SchemaExtension):
-    """Validation through `validated`; Strawberry then skips its own."""
-
-    def __init__(self, maxsize: int = 512) -> None:
-        super().__init__()
-        self.maxsize = maxsize
-
-    def on_validate(self) -> Iterator[None]:
-        """Set the request's validation errors before Strawberry would validate."""
-        context = self.execution_context
-        if context.graphql_document is not None:
-            context.pre_execution_errors = validated(
-                context.schema._schema,
-                context.graphql_document,
-                tuple(context.validation_rules),
-                self.maxsize,
-            )
-        yield
