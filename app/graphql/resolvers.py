@@ -22,6 +22,7 @@ another default resolver than `getattr`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any, NamedTuple
 
 import strawberry
@@ -51,9 +52,28 @@ def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
     leaf = None
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
         # A scalar or enum (not a list of them): app.graphql.executor reads it inline.
-        leaf = Leaf(name, named.coerce_output_value, not is_non_null_type(field.type))
+        leaf = Leaf(name, _coerce(named), not is_non_null_type(field.type))
     resolve.marks = Marks(leaf, _child(name, field.type), None)  # type: ignore[attr-defined]
     return resolve
+
+
+def _coerce(named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """How a leaf's value becomes output. For a Strawberry enum, a lookup of the member's
+    name: its `coerce_output_value` scans the type's values comparing `.value`s (seven
+    Python calls per field); anything not a member raises KeyError here, and the executor
+    then takes graphql-core's path, which coerces it the usual way."""
+    wrapped = getattr(named, "wrapped_cls", None)
+    if not (isinstance(named, GraphQLEnumType) and isinstance(wrapped, type)):
+        return named.coerce_output_value
+    if not issubclass(wrapped, Enum):
+        return named.coerce_output_value
+    names: dict[Any, str] = {}
+    for member in wrapped:
+        for name, value in named.values.items():
+            if member.value == value.value:  # the first match, as Strawberry's scan
+                names[member] = name
+                break
+    return names.__getitem__
 
 
 def _child(name: str, type_: GraphQLOutputType) -> Child | None:

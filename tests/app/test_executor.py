@@ -191,6 +191,11 @@ class Query:
         return [_item("ok"), _item("x", colour="green")]
 
     @strawberry.field
+    def raw_colours(self) -> list[Item]:
+        # The enum's value instead of its member: graphql-core's path coerces it.
+        return [_item("raw", colour="blue"), Item(**{**vars(_item("m")), "colour": Colour.BLUE})]
+
+    @strawberry.field
     def room(self) -> Room:
         return Room(shelf=_shelf("s", tag=_tag("t")), shelves=[_shelf("one"), _shelf("two")])
 
@@ -221,6 +226,7 @@ QUERIES = [
     "{ missingName { count name } }",
     "{ wrongCount { name count } }",
     "{ wrongColour { name colour } }",
+    "{ rawColours { colour name } }",
     "{ items { name } missingName { name } wrongCount { count } }",
     "{ items { labelled rooted refuses later l2: labelled } }",
     "{ room { shelf { name tag { label weight } main { label } tags { weight label } } } }",

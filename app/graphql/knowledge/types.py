@@ -53,6 +53,12 @@ class TextFormat(Enum):
     HTML = "html"
 
 
+# Stored values to members by lookup: `DocumentKind(value)` costs two Python calls, twice per
+# document of every page (an unknown value is a bug either way: KeyError instead of ValueError).
+_KINDS = {member.value: member for member in DocumentKind}
+_STATUSES = {member.value: member for member in DocumentStatus}
+
+
 @strawberry.type(description="A passage of a document, as search sees it.")
 class DocumentChunk:
     """One chunk of a document."""
@@ -142,8 +148,8 @@ class Document(Node):
         return cls(
             id=to_global_id("Document", doc.id),
             title=doc.title,
-            kind=DocumentKind(doc.kind),
-            status=DocumentStatus(doc.status),
+            kind=_KINDS[doc.kind],
+            status=_STATUSES[doc.status],
             error=doc.error,
             filename=doc.filename,
             source_url=doc.source_url,
