@@ -1,8 +1,9 @@
 """Between validation and execution: price the document, refuse it if it is too expensive,
 and charge the caller's rate-limit budgets.
 
-Runs as a schema extension because only there the document is parsed and validated and
-nothing has executed yet. A refusal becomes the operation's result; the HTTP layer reads
+Its hook runs where the document is parsed and validated and nothing has executed yet: as a
+schema extension under Strawberry's runner (subscriptions), and driven the same way by the
+pipeline for queries and mutations (app/graphql/pipeline.py). A refusal becomes the operation's result; the HTTP layer reads
 `Context.guard` for the status code and the RateLimit headers.
 
 Mutations (and anything starting answer generations) are decided before they execute. A query

@@ -20,8 +20,13 @@ It prints req/s, p50 and p99 and counts errors (non-200 answers and GraphQL erro
 several `--api` one API process runs from each source tree (with its own extra environment,
 same database) and the rounds alternate between them, so CPU taken by anything else on the
 machine hits both alike. The API's CPU time per request is printed too, and with `--calls N`
-the Python function calls per request (cProfile's count, in-process, one request at a time):
-the one figure other load on the machine cannot move.
+the Python function calls per request (cProfile's count, in-process, one request at a time),
+and with `--instructions N` the machine instructions per request (valgrind's callgrind, the
+same in-process loop, counting only the N measured requests; repeat runs agree within 0.2 %):
+figures other load on the machine cannot move, where this VM's CPU time per request drifts
+by a third between runs.
+
+    .venv/bin/python ops/bench/graphql_path.py --rounds 0 --instructions 100 --api /tmp/base --api .
 """
 
 from __future__ import annotations
@@ -450,6 +455,13 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
 
                 for _ in range(100):
                     await one()
+                if control := os.environ.get("PARLEY_BENCH_CALLGRIND"):
+                    # Under callgrind (instructions_in): counted from "go" to "done" only.
+                    await _handshake(Path(control), f"{op}-go")
+                    for _ in range(requests):
+                        await one()
+                    await _handshake(Path(control), f"{op}-done")
+                    continue
                 cpu0 = time.process_time()
                 for _ in range(requests):
                     await one()
@@ -466,6 +478,77 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
     finally:
         await state.close()
     print("CALLS " + json.dumps(out), flush=True)
+
+
+async def _handshake(control: Path, step: str) -> None:
+    """Tell the parent this step is reached and wait until it has acted on it."""
+    print(f"STEP {step}", flush=True)
+    while not (control / step).exists():  # noqa: ASYNC110 - the signal is a file
+        await asyncio.sleep(0.02)
+
+
+def instructions_in(env: Env, api: Api, data: Seed, requests: int) -> dict[str, float]:
+    """Machine instructions per request of `api`'s tree, in-process as `--calls` runs it,
+    counted by valgrind's callgrind around the measured requests only (start-up and
+    warm-up run uninstrumented): unlike CPU time, a figure the hypervisor cannot move."""
+    import json
+
+    control = Path(tempfile.mkdtemp(prefix="parley-cg-"))
+    payload = json.dumps(
+        {"token": data.token, "workspaces": data.workspaces, "documents": data.documents}
+    )
+    valgrind, callgrind_control = shutil.which("valgrind"), shutil.which("callgrind_control")
+    if valgrind is None or callgrind_control is None:
+        raise RuntimeError("--instructions needs valgrind (Debian package valgrind)")
+    child = subprocess.Popen(
+        [valgrind, "--tool=callgrind", "--instr-atstart=no",
+         f"--callgrind-out-file={control}/cg.out", sys.executable,
+         str(Path(__file__).resolve()), "--calls-child", str(requests)],
+        cwd=api.root,
+        env={**env.process_env(), **api.extra, "PARLEY_BENCH_ROOT": str(api.root),
+             "PARLEY_BENCH_CALLGRIND": str(control)},
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(payload)
+    child.stdin.close()
+    out: dict[str, float] = {}
+
+    def control_(*args: str) -> None:
+        subprocess.run([callgrind_control, *args, str(child.pid)], check=True,
+                       capture_output=True, timeout=600)  # fmt: skip
+
+    try:
+        for line in child.stdout:
+            if not line.startswith("STEP "):
+                continue
+            step = line.split()[1]
+            op, _, phase = step.partition("-")
+            if phase == "go":
+                control_("-i", "on")
+                control_("-z")
+            else:
+                control_("-d")
+                dumps = sorted(control.glob("cg.out.*"), key=lambda f: f.stat().st_mtime)
+                out[op] = _instructions(dumps[-1]) / requests
+                control_("-i", "off")
+            (control / step).touch()
+        child.wait(600)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        shutil.rmtree(control, ignore_errors=True)
+    if not out:
+        raise RuntimeError("the callgrind child reported nothing (is valgrind installed?)")
+    return out
+
+
+def _instructions(dump: Path) -> int:
+    """The instruction count (Ir) a callgrind dump totals."""
+    for line in dump.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {dump}")
 
 
 def calls_in(env: Env, api: Api, data: Seed, requests: int) -> dict[str, Any]:
@@ -491,6 +574,22 @@ def calls_in(env: Env, api: Api, data: Seed, requests: int) -> dict[str, Any]:
     raise RuntimeError(f"--calls child failed: {child.stderr[-2000:]}")
 
 
+async def count_first(args: argparse.Namespace, env: Env, apis: list[Api], data: Seed) -> None:
+    """The in-process counts asked for (--instructions, --calls), each API in turn."""
+    for api in apis if args.instructions else []:
+        counted = await asyncio.to_thread(instructions_in, env, api, data, args.instructions)
+        for op, per_request in counted.items():
+            say(f"  {api.label:<22} {op}: {per_request / 1e6:8.3f} M instructions/req "
+                "(callgrind, in-process, one at a time)")  # fmt: skip
+    for api in apis if args.calls else []:
+        calls = await asyncio.to_thread(calls_in, env, api, data, args.calls)
+        for op, figures in calls.items():
+            say(
+                f"  {api.label:<22} {op}: {figures['calls']:8.0f} Python calls/req  "
+                f"CPU {figures['cpu_ms']:5.2f} ms/req (in-process, one at a time)"
+            )
+
+
 async def main(args: argparse.Namespace) -> None:
     env = Env()
     apis: list[Api] = []
@@ -505,14 +604,7 @@ async def main(args: argparse.Namespace) -> None:
             f"concurrency {args.concurrency}, {args.seconds:.0f} s per run after "
             f"{args.warmup:.0f} s warm-up; API pinned to CPU 0"
         )
-        if args.calls:
-            for api in apis:
-                counted = await asyncio.to_thread(calls_in, env, api, data, args.calls)
-                for op, figures in counted.items():
-                    say(
-                        f"  {api.label:<22} {op}: {figures['calls']:8.0f} Python calls/req  "
-                        f"CPU {figures['cpu_ms']:5.2f} ms/req (in-process, one at a time)"
-                    )
+        await count_first(args, env, apis, data)
         ops = [op for op in args.ops.split(",") if op]
         for round_no in range(args.rounds):
             say(f"round {round_no + 1}")
@@ -551,6 +643,12 @@ if __name__ == "__main__":
         type=int,
         default=0,
         help="first count Python calls per request over this many requests per API",
+    )
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        default=0,
+        help="first count machine instructions per request (valgrind) over this many requests",
     )
     parser.add_argument("--calls-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument(
