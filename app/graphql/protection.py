@@ -3,8 +3,9 @@ and charge the caller's rate-limit budgets.
 
 Its hook runs where the document is parsed and validated and nothing has executed yet: as a
 schema extension under Strawberry's runner (subscriptions), and driven the same way by the
-pipeline for queries and mutations (app/graphql/pipeline.py). A refusal becomes the operation's result; the HTTP layer reads
-`Context.guard` for the status code and the RateLimit headers.
+pipeline for queries and mutations (app/graphql/pipeline.py). A refusal becomes the
+operation's result; the HTTP layer reads `Context.guard` for the status code and the
+RateLimit headers.
 
 Mutations (and anything starting answer generations) are decided before they execute. A query
 may instead execute while its decision is on its way to Redis (see `Protection.on_execute`),
