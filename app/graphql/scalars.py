@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from typing import Any, NewType
 
+import orjson
 import strawberry
+from strawberry.schema.types.base_scalars import DateTimeDefinition
 from strawberry.types.scalar import ScalarDefinition
 
 from app.errors import ValidationFailed
@@ -33,7 +37,19 @@ def _parse_bigint(value: Any) -> int:
     return number
 
 
+def serialize_datetime(value: Any) -> str:
+    """`value.isoformat()`, which Strawberry's DateTime writes. A UTC datetime (every one the
+    database returns) is written by orjson instead: the same text (tests/app/test_scalars.py
+    compares them) for a quarter of the CPU; `isoformat` formats through C's printf, and a
+    page of 20 documents writes 40 of them."""
+    if value.__class__ is dt.datetime and value.tzinfo is dt.UTC:
+        return orjson.dumps(value)[1:-1].decode()
+    return str(value.isoformat())
+
+
 SCALARS: dict[object, ScalarDefinition] = {
+    # Strawberry's DateTime (same name, description and parsing), faster to write.
+    dt.datetime: dataclasses.replace(DateTimeDefinition, serialize=serialize_datetime),
     BigInt: strawberry.scalar(
         name="BigInt",
         description="A whole number beyond 32 bits (bytes, tokens, money in minor units), "
