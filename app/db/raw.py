@@ -75,9 +75,22 @@ async def execute(session: AsyncSession, sql: str, *args: Any) -> str:
     return status
 
 
+_DRIVER = "parley.raw.driver"  # session.info key: (the transaction, its driver connection)
+
+
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
-    fairy = await (await session.connection()).get_raw_connection()
-    driver = fairy.driver_connection
+    # A transaction keeps one connection from begin to end, so the driver connection is
+    # looked up once per transaction (two greenlet switches through SQLAlchemy each time)
+    # and kept beside it; a new transaction, even on the same session, looks again, so a
+    # connection back in the pool is never used.
+    transaction = session.sync_session.get_transaction()
+    known = session.info.get(_DRIVER)
+    if transaction is not None and known is not None and known[0] is transaction:
+        driver: asyncpg.Connection | None = known[1]
+    else:
+        fairy = await (await session.connection()).get_raw_connection()
+        driver = fairy.driver_connection
+        session.info[_DRIVER] = (session.sync_session.get_transaction(), driver)
     if driver is None or not driver.is_in_transaction():
         # The tenant settings are transaction-local: outside the request's transaction a
         # read would see no tenant (and so nothing). Refuse instead of answering empty.
