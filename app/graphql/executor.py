@@ -33,6 +33,7 @@ marks them); with field middleware (an extension that wraps resolvers) nothing d
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType
@@ -115,7 +116,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         parent_type,
                         source_value,
                         details,
-                        Path(path, response_name, parent_type.name),
+                        _path((path, response_name, parent_type.name)),
                         position_context,
                     )
                     if result is Undefined:
@@ -148,7 +149,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
         if defer_usages:
             return Undefined
-        field_path = Path(path, response_name, parent_type.name)
+        field_path = _path((path, response_name, parent_type.name))
         return self._run_child(child, value, details, field_path, grouped)
 
     def _execute_direct(
@@ -168,7 +169,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
         if defer_usages:
             return Undefined
-        field_path = Path(path, response_name, parent_type.name)
+        field_path = _path((path, response_name, parent_type.name))
         return_type = field.type
         info = self.build_resolve_info(field, to_nodes(details), parent_type, field_path)
         try:
@@ -220,7 +221,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if item is None:
                     completed.append(None)
                     continue
-                item_path = path.add_key(index, None)
+                item_path = _path((path, index, None))
                 try:
                     result = self.execute_fields(type_, item, item_path, grouped, None)
                 except Exception as raw_error:
@@ -269,6 +270,11 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results.update(zip(pending, values, strict=True))
         return results
 
+
+# graphql-core's Path is a NamedTuple: building one through its class runs a Python-level
+# __new__ (and add_key another), a page builds about a hundred; the tuple constructor
+# makes the same object without them.
+_path = partial(tuple.__new__, Path)
 
 _COMPLETED = (dict, list, type(None))  # what a completed field holds, never awaitable
 
