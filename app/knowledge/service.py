@@ -475,7 +475,7 @@ async def delete_document(
 
 async def rename_document(
     session: AsyncSession, principal: Principal, *, document_id: uuid.UUID, title: str
-) -> Document:
+) -> repository.DocumentRow:
     """Give a document a new title without touching its content: nothing is processed again.
     Answers cached before the change may still cite the old title until they expire."""
     workspace_id = principal.require_role(Role.MEMBER)

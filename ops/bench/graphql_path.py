@@ -15,6 +15,8 @@ one), signs a user up through the API, creates three workspaces and loads 1,000 
 op1  `DocumentPage`: 20 documents with their author's name and pageInfo (the document
      `make bench` sends); every request is for one of the workspaces.
 op2  `DocumentWithChunks`: a random seeded document, eight fields and its first 10 chunks.
+op3  `RenameDocument`: a new title for a random seeded document (a mutation; not in the
+     default `--ops`, always in `--calls` and `--instructions`).
 
 It prints req/s, p50 and p99 and counts errors (non-200 answers and GraphQL errors). With
 several `--api` one API process runs from each source tree (with its own extra environment,
@@ -72,6 +74,7 @@ DIMS = 384
 OPERATIONS = ROOT / "graphql" / "operations" / "knowledge"
 OP1 = (OPERATIONS / "DocumentPage.graphql").read_text()
 OP2 = (OPERATIONS / "DocumentWithChunks.graphql").read_text()
+OP3 = (OPERATIONS / "RenameDocument.graphql").read_text()
 SIGN_UP = """mutation SignUp($input: SignUpInput!) { signUp(input: $input) { accessToken } }"""
 CREATE_WORKSPACE = """mutation CreateWorkspace($input: CreateWorkspaceInput!) {
   createWorkspace(input: $input) { id }
@@ -297,6 +300,20 @@ class Run:
     connections: int = 0
 
 
+def operation(
+    op: str, rng: random.Random, data: Seed
+) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """The document, variables and headers of one request for `op`, for a random workspace."""
+    ws = rng.choice(data.workspaces)
+    headers = {"authorization": f"Bearer {data.token}", "x-workspace-id": ws}
+    if op == "op1":
+        return OP1, {}, headers
+    document = rng.choice(data.documents[ws])
+    if op == "op2":
+        return OP2, {"id": document}, headers
+    return OP3, {"id": document, "title": f"Renamed {rng.randrange(10**6)}"}, headers
+
+
 async def drive(
     env: Env, api: Api, data: Seed, op: str, seconds: float, concurrency: int, warmup: float
 ) -> tuple[Run, float]:
@@ -309,11 +326,7 @@ async def drive(
     run = Run()
 
     def request() -> tuple[str, dict[str, Any], dict[str, str]]:
-        ws = rng.choice(data.workspaces)
-        headers = {"authorization": f"Bearer {data.token}", "x-workspace-id": ws}
-        if op == "op1":
-            return OP1, {}, headers
-        return OP2, {"id": rng.choice(data.documents[ws])}, headers
+        return operation(op, rng, data)
 
     async def worker() -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -441,18 +454,11 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
         app = create_app(settings, state)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            for op in ("op1", "op2"):
+            for op in ("op1", "op2", "op3"):
                 rng = random.Random(3)  # noqa: S311 - load, not secrets
 
                 async def one(op: str = op, rng: random.Random = rng) -> None:
-                    ws = rng.choice(seeded.workspaces)
-                    headers = {"authorization": f"Bearer {seeded.token}", "x-workspace-id": ws}
-                    variables: dict[str, Any]
-                    if op == "op1":
-                        query, variables = OP1, {}
-                    else:
-                        query, variables = OP2, {"id": rng.choice(seeded.documents[ws])}
-                    await call(client, query, variables, headers)
+                    await call(client, *operation(op, rng, seeded))
 
                 for _ in range(100):
                     await one()
