@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -31,12 +31,26 @@ class Loaders:
         self.chunks: DataLoader[knowledge_loaders.ChunkKey, list[ChunkView]] = DataLoader(
             knowledge_loaders.chunks_by_document(ctx)
         )
+        # (loader, key, conversion) -> the converted value, for `now_or_later`.
+        self.converted: dict[tuple[object, Hashable, object], Any] = {}
 
 
-def now_or_later(loader: DataLoader[K, T], key: K, convert: Callable[[T], R]) -> R | Awaitable[R]:
+def now_or_later(
+    loader: DataLoader[K, T],
+    key: K,
+    convert: Callable[[T], R],
+    converted: dict[tuple[object, Hashable, object], Any] | None = None,
+) -> R | Awaitable[R]:
     """`convert` of the loader's value for `key`: at once when the loader already holds it
     (a resolver upstream primed it, app.graphql.lookahead), else an awaitable that loads it
-    in the next batch. Answering at once spares the executor a coroutine per item."""
+    in the next batch. Answering at once spares the executor a coroutine per item. With
+    `converted` (the request's `Loaders.converted`) each key's value is converted once and
+    the result shared: a page's 20 documents often have one author, and converting builds
+    an object and its global id."""
+    memo_key = (loader, key, convert)
+    if converted is not None and memo_key in converted:
+        known: R = converted[memo_key]
+        return known
     future = loader.cache_map.get(key) if loader.cache else None
     if (
         future is not None
@@ -44,7 +58,10 @@ def now_or_later(loader: DataLoader[K, T], key: K, convert: Callable[[T], R]) ->
         and not future.cancelled()
         and future.exception() is None
     ):
-        return convert(future.result())
+        value = convert(future.result())
+        if converted is not None:
+            converted[memo_key] = value
+        return value
     return _later(loader, key, convert)
 
 

@@ -114,7 +114,8 @@ class Document(Node):
         with the other documents' authors."""
         if self.created_by_id is None:
             return None
-        return now_or_later(info.context.loaders.users, self.created_by_id, User.from_card)
+        loaders = info.context.loaders
+        return now_or_later(loaders.users, self.created_by_id, User.from_card, loaders.converted)
 
     @strawberry.field(
         description="Its passages in order (those of the current embedding model); empty "

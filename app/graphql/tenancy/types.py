@@ -120,7 +120,8 @@ class Invitation(Node):
         """Batched through the request's user loader (at once when already loaded)."""
         if self.invited_by_id is None:
             return None
-        return now_or_later(info.context.loaders.users, self.invited_by_id, User.from_card)
+        loaders = info.context.loaders
+        return now_or_later(loaders.users, self.invited_by_id, User.from_card, loaders.converted)
 
     @classmethod
     def from_model(cls, inv: InvitationModel) -> Invitation:
