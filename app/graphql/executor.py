@@ -68,11 +68,9 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for response_name, details in grouped_field_set.items():
             field = fields.get(details[0].node.name.value)
             resolve = field.resolve if field is not None else None
-            leaf, child, direct = marks_of(resolve)
-            if field is not None and direct is not None:
-                plan.append((response_name, details, leaf, child, (field, direct)))
-            else:
-                plan.append((response_name, details, leaf, child, None))
+            leaf, child, direct = marks_of(resolve)  # unmarked when there is no field
+            call = (field, direct) if direct is not None else None
+            plan.append((response_name, details, leaf, child, call))
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 

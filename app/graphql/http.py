@@ -50,7 +50,6 @@ from app.graphql.errors import (
     DATABASE_UNAVAILABLE,
     INTERNAL,
     INVALID_DOCUMENT,
-    format_error,
     lost_database,
 )
 from app.graphql.node import from_global_id
@@ -389,11 +388,6 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
                 await session.rollback()
                 headers = {**(rate_limit_headers(decision) if decision else {}), **exc.headers}
                 return Reply(exc.body(), exc.status_for(media), headers)
-            if result.errors:
-                # Errors raised by an extension before the operation hook (a syntax error
-                # caught by the parser cache) skip ErrorFormatter; formatting is idempotent.
-                hide = not state.settings.introspection_enabled
-                result.errors = [format_error(e, hide) for e in result.errors]
             guard = context.guard
             if guard.decision is None and not guard.executed:
                 guard.decision = await _charge_one(context)

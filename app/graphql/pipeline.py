@@ -55,14 +55,13 @@ class Pipeline:
         cache_size: int = 512,
     ) -> None:
         self.api = api
-        self.max_tokens = api.max_tokens
         # Strawberry's default rules, then ours in the order its extensions added them.
         self.rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, *rules)
         self.hide_suggestions = hide_suggestions
         self.cache_size = cache_size
         # Same text, same document object: what the validation and cost memos key on.
         self.parse: Callable[[str], DocumentNode] = lru_cache(maxsize=cache_size)(
-            partial(parse, max_tokens=self.max_tokens)
+            partial(parse, max_tokens=api.max_tokens)
         )
 
     def validate(self, schema: strawberry.Schema, document: DocumentNode) -> list[GraphQLError]:
@@ -95,17 +94,12 @@ class Pipeline:
             provided_operation_name=operation_name,
             operation_extensions=operation_extensions,
         )
-        ec.parse_options["max_tokens"] = self.max_tokens
-        ec.validation_rules = self.rules
         try:
             result = await self._run(schema, ec)
         except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
             raise
         except Exception as exc:  # Strawberry answers any other failure as an error
-            error = _as_error(exc)
-            result = PreExecutionError(data=None, errors=[error])
-            ec.pre_execution_errors = [error]
-            schema._process_errors([error], ec)
+            result = self._refused_before(schema, ec, [_as_error(exc)])
         if isinstance(result, GraphQLExecutionResult):
             result = ExecutionResult(data=result.data, errors=result.errors)
         result.extensions = {}  # what Strawberry's runner collects from these steps
@@ -134,7 +128,8 @@ class Pipeline:
             return self._refused_before(schema, ec, errors)
         protection = Protection(self.api)
         protection.execution_context = ec
-        async with _hook(protection.on_execute)():
+        # Entered as Strawberry's runner enters a generator hook (exceptions thrown into it).
+        async with asynccontextmanager(protection.on_execute)():
             if ec.result is None:  # not refused by Protection
                 ec.result = await await_maybe(
                     graphql_execute(
@@ -174,26 +169,12 @@ def _as_error(exc: Exception) -> GraphQLError:
     return GraphQLError(str(exc), original_error=exc)
 
 
-def _hook(
-    on_execute: Callable[[], Any],
-) -> Callable[[], Any]:
-    """A generator hook as Strawberry's runner enters it (exceptions thrown into it)."""
-    return asynccontextmanager(on_execute)
-
-
 class _Steps(SchemaExtension):
     """The pipeline's parse and validation under Strawberry's hooks."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         super().__init__()
         self.pipeline = pipeline
-
-    def on_operation(self) -> Iterator[None]:
-        """The options Strawberry's own parse and validation would read."""
-        ec = self.execution_context
-        ec.parse_options["max_tokens"] = self.pipeline.max_tokens
-        ec.validation_rules = self.pipeline.rules
-        yield
 
     def on_parse(self) -> Iterator[None]:
         """The cached document (a syntax error propagates, as Strawberry's parser cache's)."""

@@ -272,12 +272,11 @@ async def rename_document(
     none. On the driver like the hot reads below: the ORM's UPDATE ... RETURNING built,
     cache-keyed and loaded an entity on every call (about 800 Python calls). An entity of
     this document already in the session's identity map is not refreshed."""
-    rows = await fetch(
+    return await _one_document(
         session,
         _RENAME,
         {"workspace_id": workspace_id, "document_id": document_id, "title": title},
     )
-    return _document_row(rows[0]) if rows else None
 
 
 # Reads that only display documents take plain rows of the table's columns (attribute names
@@ -332,9 +331,15 @@ async def get_document_row(
     session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> DocumentRow | None:
     """A document by id, as a read-only row."""
-    rows = await fetch(
+    return await _one_document(
         session, _DOCUMENT_ROW, {"workspace_id": workspace_id, "document_id": document_id}
     )
+
+
+async def _one_document(
+    session: AsyncSession, statement: DriverStatement, params: dict[str, Any]
+) -> DocumentRow | None:
+    rows = await fetch(session, statement, params)
     return _document_row(rows[0]) if rows else None
 
 

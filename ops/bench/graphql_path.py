@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -439,7 +440,6 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
     request at a time; prints Python function calls per request (cProfile's count, the same
     whatever else the machine is doing) and CPU ms per request without the profiler."""
     import cProfile
-    import json
     import pstats
 
     from app.config import get_settings
@@ -494,16 +494,23 @@ async def _handshake(control: Path, step: str) -> None:
         await asyncio.sleep(0.02)
 
 
+def _child_payload(data: Seed) -> str:
+    """What a --calls-child reads on stdin: the seeded caller and documents."""
+    return json.dumps(
+        {"token": data.token, "workspaces": data.workspaces, "documents": data.documents}
+    )
+
+
+def _child_env(env: Env, api: Api, **extra: str) -> dict[str, str]:
+    """A --calls-child's environment: the run's, `api`'s own, and its source tree."""
+    return {**env.process_env(), **api.extra, "PARLEY_BENCH_ROOT": str(api.root), **extra}
+
+
 def instructions_in(env: Env, api: Api, data: Seed, requests: int) -> dict[str, float]:
     """Machine instructions per request of `api`'s tree, in-process as `--calls` runs it,
     counted by valgrind's callgrind around the measured requests only (start-up and
     warm-up run uninstrumented): unlike CPU time, a figure the hypervisor cannot move."""
-    import json
-
     control = Path(tempfile.mkdtemp(prefix="parley-cg-"))
-    payload = json.dumps(
-        {"token": data.token, "workspaces": data.workspaces, "documents": data.documents}
-    )
     valgrind, callgrind_control = shutil.which("valgrind"), shutil.which("callgrind_control")
     if valgrind is None or callgrind_control is None:
         raise RuntimeError("--instructions needs valgrind (Debian package valgrind)")
@@ -512,12 +519,11 @@ def instructions_in(env: Env, api: Api, data: Seed, requests: int) -> dict[str, 
          f"--callgrind-out-file={control}/cg.out", sys.executable,
          str(Path(__file__).resolve()), "--calls-child", str(requests)],
         cwd=api.root,
-        env={**env.process_env(), **api.extra, "PARLEY_BENCH_ROOT": str(api.root),
-             "PARLEY_BENCH_CALLGRIND": str(control)},
+        env=_child_env(env, api, PARLEY_BENCH_CALLGRIND=str(control)),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert child.stdin is not None and child.stdout is not None
-    child.stdin.write(payload)
+    child.stdin.write(_child_payload(data))
     child.stdin.close()
     out: dict[str, float] = {}
 
@@ -560,16 +566,11 @@ def _instructions(dump: Path) -> int:
 
 def calls_in(env: Env, api: Api, data: Seed, requests: int) -> dict[str, Any]:
     """Run count_calls in a child process inside `api`'s source tree."""
-    import json
-
-    payload = json.dumps(
-        {"token": data.token, "workspaces": data.workspaces, "documents": data.documents}
-    )
     child = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--calls-child", str(requests)],
         cwd=api.root,
-        env={**env.process_env(), **api.extra, "PARLEY_BENCH_ROOT": str(api.root)},
-        input=payload,
+        env=_child_env(env, api),
+        input=_child_payload(data),
         capture_output=True,
         text=True,
         check=False,
@@ -663,8 +664,6 @@ if __name__ == "__main__":
     )
     arguments = parser.parse_args()
     if arguments.calls_child:
-        import json
-
         asyncio.run(count_calls(arguments.calls_child, json.loads(sys.stdin.read())))
     else:
         asyncio.run(main(arguments))
