@@ -36,6 +36,8 @@ from app.db.raw import DriverStatement, driver_statement, fetch
 from app.knowledge.embedding.catalogue import SUPPORTED_DIMS
 from app.knowledge.models import Chunk, Document, DocumentSource, KnowledgeBase
 from app.pagination import PageRequest
+from tenancy.accounts.models import User
+from tenancy.accounts.repository import USER_CARD_COLUMNS, UserCard
 
 # --- knowledge base settings --------------------------------------------------------------
 
@@ -288,6 +290,13 @@ _DOCUMENT_COLUMNS = tuple(Document.__table__.c)
 DocumentRow: TypeAlias = Any
 _document_row = namedtuple("DocumentRow", [c.key for c in _DOCUMENT_COLUMNS])._make  # type: ignore[attr-defined]
 
+# A page row with its author's card after the document's columns (`_document_page`).
+_AUTHOR_FROM = len(_DOCUMENT_COLUMNS)
+_authored_row = namedtuple(  # type: ignore[attr-defined]
+    "DocumentRow",
+    [c.key for c in _DOCUMENT_COLUMNS] + [f"author_{c.key}" for c in USER_CARD_COLUMNS],
+)._make
+
 _DOCUMENT_ROW = driver_statement(
     select(*_DOCUMENT_COLUMNS).where(
         Document.workspace_id == bindparam("workspace_id"),
@@ -309,8 +318,9 @@ _RENAME = driver_statement(
 
 
 @functools.cache
-def _document_page(by_status: bool, after: bool) -> DriverStatement:
-    """The page query for one combination of filters, built on first use."""
+def _document_page(by_status: bool, after: bool, authors: bool = False) -> DriverStatement:
+    """The page query for one combination of filters, built on first use; with `authors`,
+    each row also carries its author's UserCard columns (null when there is none)."""
     query = (
         select(*_DOCUMENT_COLUMNS)
         .where(
@@ -324,6 +334,12 @@ def _document_page(by_status: bool, after: bool) -> DriverStatement:
         query = query.where(Document.status == bindparam("status"))
     if after:
         query = query.where(Document.id < bindparam("after"))
+    if authors:
+        # A left join: a document without an author, or whose author's account is gone,
+        # keeps its row (with nulls), as the user loader would answer None for it.
+        query = query.add_columns(
+            *(column.label(f"author_{column.key}") for column in USER_CARD_COLUMNS)
+        ).outerjoin(User, User.id == Document.created_by)
     return driver_statement(query)
 
 
@@ -354,14 +370,42 @@ async def list_documents(
     """Documents of the given kinds as read-only rows, newest first, one page (+1 to detect
     more)."""
     query = _document_page(status is not None, page.after is not None)
-    params: dict[str, Any] = {
+    rows = await fetch(session, query, _page_params(workspace_id, page, kinds, status))
+    return [_document_row(row) for row in rows]
+
+
+async def list_documents_with_authors(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    page: PageRequest,
+    *,
+    kinds: Sequence[str],
+    status: str | None = None,
+) -> tuple[list[DocumentRow], dict[uuid.UUID, UserCard | None]]:
+    """`list_documents` and, in the same statement, the card of each row's author (None
+    for an author whose account is gone), by user id."""
+    query = _document_page(status is not None, page.after is not None, authors=True)
+    rows = await fetch(session, query, _page_params(workspace_id, page, kinds, status))
+    documents = [_authored_row(row) for row in rows]
+    authors: dict[uuid.UUID, UserCard | None] = {}
+    for document in documents:
+        author = document.created_by
+        if author is not None and author not in authors:
+            card = document[_AUTHOR_FROM:]
+            authors[author] = UserCard(*card) if card[0] is not None else None
+    return documents, authors
+
+
+def _page_params(
+    workspace_id: uuid.UUID, page: PageRequest, kinds: Sequence[str], status: str | None
+) -> dict[str, Any]:
+    return {
         "workspace_id": workspace_id,
         "kinds": list(kinds),
         "limit": page.limit + 1,
         "status": status,
         "after": page.after,
     }
-    return [_document_row(row) for row in await fetch(session, query, params)]
 
 
 async def get_sources(

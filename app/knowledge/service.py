@@ -35,6 +35,7 @@ from billing.entitlements import service as entitlements
 from billing.entitlements.limits import Limit
 from billing.usage import service as usage
 from billing.usage.metrics import Metric
+from tenancy.accounts.repository import UserCard
 from tenancy.principal import Principal, Role
 
 log = logging.getLogger(__name__)
@@ -522,6 +523,17 @@ async def list_documents(
     kinds = ("faq",) if faq else DOCUMENT_KINDS
     rows = await repository.list_documents(session, workspace_id, page, kinds=kinds, status=status)
     return make_page(rows, page)
+
+
+async def list_documents_with_authors(
+    session: AsyncSession, principal: Principal, page: PageRequest, *, status: str | None = None
+) -> tuple[Page[repository.DocumentRow], dict[uuid.UUID, UserCard | None]]:
+    """`list_documents` (not FAQ entries) and their authors' cards, in one statement."""
+    workspace_id = principal.require_role(Role.MEMBER)
+    rows, authors = await repository.list_documents_with_authors(
+        session, workspace_id, page, kinds=DOCUMENT_KINDS, status=status
+    )
+    return make_page(rows, page), authors
 
 
 async def document_text(

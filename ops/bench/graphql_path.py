@@ -76,6 +76,13 @@ OPERATIONS = ROOT / "graphql" / "operations" / "knowledge"
 OP1 = (OPERATIONS / "DocumentPage.graphql").read_text()
 OP2 = (OPERATIONS / "DocumentWithChunks.graphql").read_text()
 OP3 = (OPERATIONS / "RenameDocument.graphql").read_text()
+# The fixed cost of an authenticated request: the transaction, authentication and the
+# pipeline with nothing to resolve (counted only, with --calls and --instructions).
+OP0 = "query Typename { __typename }"
+# What the in-process counts spend outside the API: httpx and its ASGI transport, against an
+# app that answers at once ("client"); and the HTTP stack around a handler with nothing to do
+# (`GET /health`, "http").
+COUNTED = ("client", "http", "op0", "op1", "op2", "op3")
 SIGN_UP = """mutation SignUp($input: SignUpInput!) { signUp(input: $input) { accessToken } }"""
 CREATE_WORKSPACE = """mutation CreateWorkspace($input: CreateWorkspaceInput!) {
   createWorkspace(input: $input) { id }
@@ -307,6 +314,8 @@ def operation(
     """The document, variables and headers of one request for `op`, for a random workspace."""
     ws = rng.choice(data.workspaces)
     headers = {"authorization": f"Bearer {data.token}", "x-workspace-id": ws}
+    if op == "op0":
+        return OP0, {}, headers
     if op == "op1":
         return OP1, {}, headers
     document = rng.choice(data.documents[ws])
@@ -453,12 +462,22 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
     try:
         app = create_app(settings, state)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-            for op in ("op1", "op2", "op3"):
+        nothing = httpx.ASGITransport(app=_answer_at_once, client=("127.0.0.1", 50000))  # type: ignore[arg-type]
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+            httpx.AsyncClient(transport=nothing, base_url="http://bench") as bare,
+        ):
+            for op in COUNTED:
                 rng = random.Random(3)  # noqa: S311 - load, not secrets
+                to = bare if op == "client" else client
 
-                async def one(op: str = op, rng: random.Random = rng) -> None:
-                    await call(client, *operation(op, rng, seeded))
+                async def one(
+                    op: str = op, rng: random.Random = rng, to: httpx.AsyncClient = to
+                ) -> None:
+                    if op == "http":
+                        (await to.get("/health")).raise_for_status()
+                        return
+                    await call(to, *operation("op0" if op == "client" else op, rng, seeded))
 
                 for _ in range(100):
                     await one()
@@ -485,6 +504,15 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
     finally:
         await state.close()
     print("CALLS " + json.dumps(out), flush=True)
+
+
+async def _answer_at_once(scope: Any, receive: Any, send: Any) -> None:
+    """An ASGI app that reads the request and answers `{"data": {}}`: what httpx costs."""
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": b'{"data":{}}'})
 
 
 async def _handshake(control: Path, step: str) -> None:
@@ -544,6 +572,8 @@ def instructions_in(env: Env, api: Api, data: Seed, requests: int) -> dict[str, 
                 control_("-d")
                 dumps = sorted(control.glob("cg.out.*"), key=lambda f: f.stat().st_mtime)
                 out[op] = _instructions(dumps[-1]) / requests
+                if keep := os.environ.get("PARLEY_BENCH_KEEP_DUMPS"):
+                    shutil.copy(dumps[-1], Path(keep) / f"callgrind.{op}")
                 control_("-i", "off")
             (control / step).touch()
         child.wait(600)
@@ -664,6 +694,10 @@ if __name__ == "__main__":
     )
     arguments = parser.parse_args()
     if arguments.calls_child:
+        # The event loop the API runs on (uvicorn picks uvloop when it is installed).
+        import uvloop
+
+        uvloop.install()
         asyncio.run(count_calls(arguments.calls_child, json.loads(sys.stdin.read())))
     else:
         asyncio.run(main(arguments))

@@ -37,11 +37,13 @@ class UserCard:
     created_at: dt.datetime
 
 
+# A UserCard's columns, in its fields' order (other domains' pages join them, see
+# app/knowledge/repository.py).
+USER_CARD_COLUMNS = (User.id, User.email, User.display_name, User.created_at)
+
 # Read for nearly every dashboard page (authors, inviters, the viewer): on the driver.
 _USER_CARDS = driver_statement(
-    select(User.id, User.email, User.display_name, User.created_at).where(
-        User.id == any_(bindparam("ids", type_=ARRAY(PgUUID)))
-    )
+    select(*USER_CARD_COLUMNS).where(User.id == any_(bindparam("ids", type_=ARRAY(PgUUID))))
 )
 
 

@@ -1,9 +1,16 @@
 """Document.addedBy and Document.chunks: who added a document, and its passages in order,
 page by page, only the workspace's own."""
 
+import uuid
+
+import asyncpg
+
+from app.db.engine import asyncpg_dsn
+from app.graphql.node import from_global_id
 from tests.support.ai import Stack
 from tests.support.factories import Tenant
 from tests.support.knowledge import add_document
+from tests.support.services import TestServices
 
 GUIDE = """# Espresso guide
 
@@ -79,3 +86,53 @@ async def test_added_by_names_each_author_on_a_page_and_on_its_own(extractive: S
     for doc, name in ((mine, "Owner"), (theirs, "Admin")):
         one = (await admin_gql.query(ONE, {"id": doc["id"]})).data["document"]
         assert one == {"addedBy": {"displayName": name}}
+
+
+AUTHORS = """query Authors($status: DocumentStatus) {
+  documents(first: 10, status: $status) {
+    edges { node { id title addedBy { id email displayName createdAt } } }
+  }
+}"""
+ONE_AUTHOR = (
+    "query One($id: ID!) { document(id: $id) { addedBy { id email displayName createdAt } } }"
+)
+
+
+async def test_a_page_joins_its_authors_as_the_loader_reads_them(
+    extractive: Stack, services: TestServices
+) -> None:
+    """The page reads its authors in its own statement and primes the user loader with them;
+    each author is the user a single document loads on its own (every field), and a
+    document without an author, or whose author's account is gone, has none either way.
+    Another workspace's page shows none of these documents or authors."""
+    tenant = await extractive.factory.tenant()
+    admin, admin_gql = await extractive.factory.member(tenant, "ADMIN")
+    as_admin = Tenant(tenant.id, tenant.slug, admin, admin_gql)
+    docs = {
+        "Owner's": await add_document(tenant, "# Owner's\n\nBy the owner."),
+        "Admin's": await add_document(as_admin, "# Admin's\n\nBy the admin."),
+        "Orphan": await add_document(as_admin, "# Orphan\n\nIts author is gone."),
+        "Nobody's": await add_document(tenant, "# Nobody's\n\nNo author recorded."),
+    }
+    superuser = await asyncpg.connect(asyncpg_dsn(services.admin_url))
+    try:
+        await superuser.execute(
+            "UPDATE documents SET created_by = $1 WHERE title = 'Orphan' AND created_by = $2",
+            uuid.uuid4(),
+            from_global_id(admin.user_id, expected="User")[1],
+        )
+        await superuser.execute("UPDATE documents SET created_by = NULL WHERE title = 'Nobody''s'")
+    finally:
+        await superuser.close()
+    for status in (None, "QUEUED"):  # both forms of the page statement
+        edges = (await tenant.gql.query(AUTHORS, {"status": status})).data["documents"]["edges"]
+        paged = {e["node"]["title"]: e["node"]["addedBy"] for e in edges}
+        assert set(paged) == set(docs)
+        for title, doc in docs.items():
+            alone = (await tenant.gql.query(ONE_AUTHOR, {"id": doc["id"]})).data["document"]
+            assert paged[title] == alone["addedBy"], title
+        assert paged["Owner's"]["displayName"] == "Owner"
+        assert paged["Admin's"]["displayName"] == "Admin"
+        assert paged["Orphan"] is None and paged["Nobody's"] is None
+    other = await extractive.factory.tenant("Other")
+    assert (await other.gql.query(AUTHORS)).data["documents"]["edges"] == []

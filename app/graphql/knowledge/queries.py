@@ -95,18 +95,17 @@ class KnowledgeQuery:
     ) -> Connection[Document]:
         """Paged documents."""
         request = page_request(first, after)
+        principal, wanted = info.context.principal, status.value if status else None
         async with info.context.db() as session:
-            page = await knowledge.list_documents(
-                session,
-                info.context.principal,
-                request,
-                status=status.value if status else None,
-            )
-        if selects(info, "edges", "node", "addedBy"):
-            # One batch for the page's authors now, so each addedBy answers without waiting.
-            authors = sorted({d.created_by for d in page.items if d.created_by is not None})
-            if authors:
-                await info.context.loaders.users.load_many(authors)
+            if selects(info, "edges", "node", "addedBy"):
+                # The authors come with the page (one statement), and the user loader is
+                # primed with them, so each addedBy answers at once.
+                page, authors = await knowledge.list_documents_with_authors(
+                    session, principal, request, status=wanted
+                )
+                info.context.loaders.users.prime_many(authors)
+            else:
+                page = await knowledge.list_documents(session, principal, request, status=wanted)
         return connection(page, Document.from_model, lambda d: d.id)
 
     @strawberry.field(
