@@ -40,6 +40,7 @@ from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from app.graphql.resolvers import Child, Leaf, marks_of
 
@@ -295,21 +296,28 @@ def _expected(child: Child, value: Any) -> bool:
     """Whether a non-null value has the shape the field's type asks for (else the ordinary
     path runs, and raises its own error for it)."""
     if child.item_nullable is None:
-        return _is_instance(child.type, value)
+        return _is_instance(child, value)
     if not isinstance(value, list | tuple):
         return False
     for item in value:
         if item is None:
             if not child.item_nullable:
                 return False
-        elif not _is_instance(child.type, item):
+        elif not _is_instance(child, item):
             return False
     return True
 
 
-def _is_instance(type_: GraphQLObjectType, value: Any) -> bool:
-    """graphql-core's `is_type_of` check (Strawberry's ignores the resolve info)."""
-    return type_.is_type_of is None or bool(type_.is_type_of(value, _NO_INFO))
+def _is_instance(child: Child, value: Any) -> bool:
+    """graphql-core's `is_type_of` check (Strawberry's ignores the resolve info). An object
+    of exactly the type's class that was not cast to another type passes it without the
+    call: Strawberry's check looks at the cast first, then accepts instances of the class."""
+    is_type_of = child.type.is_type_of
+    if is_type_of is None:
+        return True
+    if value.__class__ is child.origin and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+        return True
+    return bool(is_type_of(value, _NO_INFO))
 
 
 def _read_leaf(source: Any, leaf: Leaf) -> Any:

@@ -21,6 +21,7 @@ another default resolver than `getattr`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, NamedTuple
@@ -91,7 +92,7 @@ def _child(name: str, type_: GraphQLOutputType) -> Child | None:
         # Strawberry's own type check ignores the resolve info (there is none on this
         # path); a type-defined one might not.
         return None
-    return Child(name, named, type_, nullable, item_nullable)
+    return Child(name, named, type_, nullable, item_nullable, definition.origin)
 
 
 def direct_plain_fields(schema: strawberry.Schema) -> int:
@@ -173,6 +174,7 @@ class Child(NamedTuple):
     field_type: GraphQLOutputType  # the field's whole type, wrappers included
     nullable: bool
     item_nullable: bool | None  # None: not a list
+    origin: builtins.type[Any]  # the type's class: its exact instances pass the type check
 
 
 class Marks(NamedTuple):

@@ -207,6 +207,9 @@ class Query:
             Room(shelf=_shelf("not-a-list", tags=_tag("a")), shelves=[]),  # type: ignore[arg-type]
             Room(shelf=_shelf("wrong-type", main=_item("x")), shelves=[]),
             Room(shelf=_shelf("bad-leaf", main=_tag("m", weight="heavy")), shelves=[]),
+            # A Tag cast to another type fails Tag's type check; cast to Tag it passes.
+            Room(shelf=_shelf("cast-away", main=strawberry.cast(Shelf, _tag("c"))), shelves=[]),
+            Room(shelf=_shelf("cast-home", main=strawberry.cast(Tag, _tag("h"))), shelves=[]),
             Room(shelf=None, shelves=[_shelf("ok"), _shelf("bad", tags=[_tag("a", "x")])]),
         ]
 
