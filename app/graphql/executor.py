@@ -38,15 +38,24 @@ from typing import Any
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.executor import to_nodes
-from graphql.pyutils import Path, Undefined, gather_with_cancel
+from graphql.pyutils import Path, Undefined, gather_with_cancel, is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-from app.graphql.resolvers import Child, Leaf, marks_of
+from app.graphql.loaders import NOT_LOADED, loaded_now
+from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
 
 # response name, its field group, and how to read it: a plain leaf, a plain child, a simple
-# resolver returning objects (its field and the Child of its type), or none of these
-_Step = tuple[str, Any, Leaf | None, Child | None, tuple[GraphQLField, Child] | None]
+# resolver returning objects (its field and the Child of its type), and whether that
+# resolver is a loaded field (what it loads); or none of these
+_Step = tuple[
+    str,
+    Any,
+    Leaf | None,
+    Child | None,
+    tuple[GraphQLField, Child] | None,
+    tuple[Loaded, Child] | None,
+]
 
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -69,9 +78,9 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for response_name, details in grouped_field_set.items():
             field = fields.get(details[0].node.name.value)
             resolve = field.resolve if field is not None else None
-            leaf, child, direct = marks_of(resolve)  # unmarked when there is no field
+            leaf, child, direct, loaded = marks_of(resolve)  # unmarked when there is no field
             call = (field, direct) if direct is not None else None
-            plan.append((response_name, details, leaf, child, call))
+            plan.append((response_name, details, leaf, child, call, loaded))
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
@@ -94,11 +103,20 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         try:
             plan = self._plan(parent_type, grouped_field_set)
-            for response_name, details, leaf, child, direct in plan:
+            for response_name, details, leaf, child, direct, loaded in plan:
                 if leaf is not None:
                     value = _read_leaf(source_value, leaf)
                     if value is not Undefined:
                         results[response_name] = value
+                        continue
+                if loaded is not None:
+                    result = self._execute_loaded(
+                        loaded, parent_type, source_value, details, path, response_name
+                    )
+                    if result is not Undefined:
+                        results[response_name] = result
+                        if result.__class__ not in _COMPLETED and is_awaitable(result):
+                            pending.append(response_name)
                         continue
                 if child is not None:
                     result = self._execute_child(
@@ -145,6 +163,40 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         value = _child_value(source, child)
         if value is None or value is Undefined:
             return value
+        grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
+        if defer_usages:
+            return Undefined
+        field_path = _path((path, response_name, parent_type.name))
+        return self._run_child(child, value, details, field_path, grouped)
+
+    def _execute_loaded(
+        self,
+        loaded: tuple[Loaded, Child],
+        parent_type: GraphQLObjectType,
+        source: Any,
+        details: Any,
+        path: Path | None,
+        response_name: str,
+    ) -> Any:
+        """A loaded field (app.graphql.loaders.loaded) whose value the request's loader
+        already holds: converted (once per request) and its selection run directly, without
+        calling the resolver or building its resolve info. Undefined, having run nothing,
+        whenever the resolver must decide: no loaders, a key the loader does not hold, a null
+        or unexpected value, a deferred selection."""
+        spec, child = loaded
+        loaders = getattr(self.context_value, "loaders", None)
+        loader = getattr(loaders, spec.loader, None)
+        if loader is None:
+            return Undefined
+        try:
+            key = getattr(source, spec.key)
+            if key is None:
+                return None if child.nullable else Undefined
+            value = loaded_now(loader, key, spec.convert, loaders.converted)  # type: ignore[union-attr]
+        except Exception:  # the resolver raises it where graphql-core locates it
+            return Undefined
+        if value is NOT_LOADED or value is None or not _expected(child, value):
+            return Undefined
         grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
         if defer_usages:
             return Undefined
@@ -310,13 +362,16 @@ def _expected(child: Child, value: Any) -> bool:
 
 def _is_instance(child: Child, value: Any) -> bool:
     """graphql-core's `is_type_of` check (Strawberry's ignores the resolve info). An object
-    of exactly the type's class that was not cast to another type passes it without the
-    call: Strawberry's check looks at the cast first, then accepts instances of the class."""
+    of exactly the type's class passes it without the call unless it was cast (Strawberry's
+    check looks at the cast first, then accepts instances of the class)."""
     is_type_of = child.type.is_type_of
-    if is_type_of is None:
-        return True
-    if value.__class__ is child.origin and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
-        return True
+    if value.__class__ is child.origin:
+        if is_type_of is None or getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
+            return True
+    elif is_type_of is None:
+        # graphql-core checks nothing then, but it awaits an awaitable (a resolver's
+        # coroutine) before completing it: leave those to its path.
+        return not is_awaitable(value)
     return bool(is_type_of(value, _NO_INFO))
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import strawberry
 from strawberry.dataloader import DataLoader
 
 from app.graphql.knowledge import loaders as knowledge_loaders
+from app.graphql.resolvers import Loaded
 from app.graphql.tenancy import loaders as tenancy_loaders
 from app.knowledge.repository import ChunkView
 from tenancy.accounts.repository import UserCard
@@ -47,6 +50,18 @@ def now_or_later(
     `converted` (the request's `Loaders.converted`) each key's value is converted once and
     the result shared: a page's 20 documents often have one author, and converting builds
     an object and its global id."""
+    value = loaded_now(loader, key, convert, converted)
+    return _later(loader, key, convert) if value is NOT_LOADED else value
+
+
+def loaded_now(
+    loader: DataLoader[K, T],
+    key: K,
+    convert: Callable[[T], R],
+    converted: dict[tuple[object, Hashable, object], Any] | None = None,
+) -> R | _NotLoaded:
+    """`now_or_later`'s answer when the loader already holds the value, else NOT_LOADED
+    (nothing is loaded or scheduled)."""
     memo_key = (loader, key, convert)
     if converted is not None and memo_key in converted:
         known: R = converted[memo_key]
@@ -62,7 +77,32 @@ def now_or_later(
         if converted is not None:
             converted[memo_key] = value
         return value
-    return _later(loader, key, convert)
+    return NOT_LOADED
+
+
+class _NotLoaded(enum.Enum):
+    NOT_LOADED = enum.auto()
+
+
+NOT_LOADED = _NotLoaded.NOT_LOADED
+
+
+def loaded(loader: str, key: str, convert: Callable[[Any], Any]) -> Callable[..., Any]:
+    """A resolver answering `convert` of the value the request's loader `loader` (an
+    attribute of Loaders) holds for the object's `key` attribute, None when that attribute
+    is None: at once when the loader holds it, else batched (`now_or_later`). The executor
+    reads such a field from the loader itself when it can (app.graphql.resolvers marks it),
+    without calling this."""
+
+    def resolve(root: Any, info: strawberry.Info) -> Any:
+        value = getattr(root, key)
+        if value is None:
+            return None
+        loaders = info.context.loaders
+        return now_or_later(getattr(loaders, loader), value, convert, loaders.converted)
+
+    resolve.loaded = Loaded(loader, key, convert)  # type: ignore[attr-defined]
+    return resolve
 
 
 async def _later(loader: DataLoader[K, T], key: K, convert: Callable[[T], R]) -> R:

@@ -154,7 +154,9 @@ def _direct(
 
     child = _child(definition.python_name, field.type)
     if child is not None:
-        resolve.marks = Marks(None, None, child)  # type: ignore[attr-defined]
+        spec = getattr(call, "loaded", None)
+        loaded = (spec, child) if isinstance(spec, Loaded) else None
+        resolve.marks = Marks(None, None, child, loaded)  # type: ignore[attr-defined]
     return resolve
 
 
@@ -177,12 +179,24 @@ class Child(NamedTuple):
     origin: builtins.type[Any]  # the type's class: its exact instances pass the type check
 
 
+class Loaded(NamedTuple):
+    """What a resolver made by `app.graphql.loaders.loaded` answers: `convert` of the value
+    the request's loader `loader` holds for the object's `key` attribute."""
+
+    loader: str  # the attribute of the request's Loaders
+    key: str
+    convert: Callable[[Any], Any]
+
+
 class Marks(NamedTuple):
     """How app.graphql.executor may run a field without graphql-core's per-field path."""
 
     leaf: Leaf | None  # a plain scalar or enum, read inline
     child: Child | None  # a plain object or list of them, its selection run inline
     direct: Child | None  # a simple resolver returning such objects (`attribute` unused)
+    # ... and what it answers when it is a loaded field: read from the loader when it
+    # already holds the value, without calling it
+    loaded: tuple[Loaded, Child] | None = None
 
 
 _UNMARKED = Marks(None, None, None)

@@ -67,6 +67,14 @@ class Tag(Named):
 
 
 @strawberry.type
+class Box:
+    """No interface: graphql-core checks no type for its objects."""
+
+    label: str
+    tags: list[Tag]
+
+
+@strawberry.type
 class Shelf:
     name: str
     tag: Tag | None
@@ -111,6 +119,13 @@ class Shelf:
     def awaited(self) -> Any:
         async def value() -> Tag:
             return self.main
+
+        return value()
+
+    @strawberry.field(graphql_type=Box | None)
+    def boxed(self) -> Any:
+        async def value() -> Box:
+            return Box(label=self.name + "-boxed", tags=[self.main])
 
         return value()
 
@@ -242,6 +257,7 @@ QUERIES = [
     "{ room { shelves { picked { label weight } nothing { label } located { label weight } } } }",
     "{ room { shelves { name must { label } } shelf { name } } }",
     "{ room { shelf { wrong { label } raising { label } awaited { label } name } } }",
+    "{ room { shelves { boxed { label tags { label weight } } } } }",
     "{ room { shelves { picks { label } strictPicks { label } name } } }",
     "{ brokenRooms { shelf { name picked { label weight } picks { weight } } } }",
     "{ room { shelf { picked { ... on Named { label } __typename } } } }",
@@ -335,8 +351,9 @@ def test_simple_resolvers_returning_objects_are_marked_direct() -> None:
     _, fast = _schemas()
     fields = fast._schema.type_map["Shelf"].fields  # type: ignore[union-attr]
     direct = {name for name, field in fields.items() if marks_of(field.resolve).direct is not None}
-    # `later` and `fails` are async; `awaited` returns an object type though its Python
-    # function is synchronous, so it is marked (and its awaitable completed by graphql-core).
+    # `later` and `fails` are async; `awaited` and `boxed` return an object type though their
+    # Python functions are synchronous, so they are marked (and their awaitables completed by
+    # graphql-core).
     assert direct == {
         "picked",
         "nothing",
@@ -344,6 +361,7 @@ def test_simple_resolvers_returning_objects_are_marked_direct() -> None:
         "wrong",
         "raising",
         "awaited",
+        "boxed",
         "picks",
         "strictPicks",
         "located",

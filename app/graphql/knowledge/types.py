@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 
 from app.graphql.context import Info
-from app.graphql.loaders import now_or_later
+from app.graphql.loaders import loaded
 from app.graphql.node import Node, to_global_id
 from app.graphql.pagination import Connection, connection
 from app.graphql.tenancy.types import User
@@ -106,16 +106,13 @@ class Document(Node):
     row_id: strawberry.Private[uuid.UUID]
     created_by_id: strawberry.Private[uuid.UUID | None]
 
-    @strawberry.field(
-        description="Who added it, if they still have an account.", graphql_type=User | None
+    # Through the request's user loader: at once when the page primed it, else batched with
+    # the other documents' authors.
+    added_by: User | None = strawberry.field(
+        description="Who added it, if they still have an account.",
+        resolver=loaded("users", "created_by_id", User.from_card),
+        graphql_type=User | None,
     )
-    def added_by(self, info: Info) -> Any:
-        """Through the request's user loader: at once when the page primed it, else batched
-        with the other documents' authors."""
-        if self.created_by_id is None:
-            return None
-        loaders = info.context.loaders
-        return now_or_later(loaders.users, self.created_by_id, User.from_card, loaders.converted)
 
     @strawberry.field(
         description="Its passages in order (those of the current embedding model); empty "

@@ -11,7 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.graphql.context import Info
-from app.graphql.loaders import now_or_later
+from app.graphql.loaders import loaded
 from app.graphql.node import Node, to_global_id
 from app.graphql.pagination import Connection
 from tenancy.accounts.models import User as UserModel
@@ -113,15 +113,12 @@ class Invitation(Node):
     expires_at: dt.datetime = strawberry.field(description="When it stops working.")
     invited_by_id: strawberry.Private[uuid.UUID | None]
 
-    @strawberry.field(
-        description="Who sent it, if they still have an account.", graphql_type=User | None
+    # Batched through the request's user loader (at once when already loaded).
+    invited_by: User | None = strawberry.field(
+        description="Who sent it, if they still have an account.",
+        resolver=loaded("users", "invited_by_id", User.from_card),
+        graphql_type=User | None,
     )
-    def invited_by(self, info: Info) -> Any:
-        """Batched through the request's user loader (at once when already loaded)."""
-        if self.invited_by_id is None:
-            return None
-        loaders = info.context.loaders
-        return now_or_later(loaders.users, self.invited_by_id, User.from_card, loaders.converted)
 
     @classmethod
     def from_model(cls, inv: InvitationModel) -> Invitation:
