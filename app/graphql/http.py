@@ -35,6 +35,7 @@ from strawberry.types.graphql import OperationType
 from app.cache.commit import announced
 from app.config import Settings
 from app.db.availability import database_unreachable
+from app.db.request import RequestSession
 from app.db.routing import Route
 from app.errors import (
     Forbidden,
@@ -353,8 +354,7 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
 ) -> Reply:
     """Run one operation in its own tenant-scoped transaction on the routed server."""
     try:
-        async with route.sessions() as session:
-            await session.begin()
+        async with RequestSession(route.sessions) as session:
             try:
                 principal = await authenticate(
                     session, state.security, creds, read_only=route.replica
