@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,10 +23,29 @@ RENAME = text("UPDATE documents SET title = :title WHERE id = :id")
 TITLE = text("SELECT title FROM documents WHERE id = :id")
 
 
-async def _document(factory: Factory) -> tuple[uuid.UUID, uuid.UUID]:
+@dataclass
+class Setting:
+    """A workspace's document titled "Original", and the pool's checked-out count now."""
+
+    workspace: uuid.UUID
+    document: uuid.UUID
+    pool: Any
+    before: int
+
+    def checked_out(self) -> int:
+        return int(self.pool.checkedout())
+
+
+async def _setting(state: AppState, factory: Factory) -> Setting:
     tenant = await factory.tenant()
     doc = await add_document(tenant, "# Original\n\nThe first title.")
-    return decode_id(tenant.id, "Workspace"), decode_id(doc["id"], "Document")
+    pool = state.engine.sync_engine.pool
+    return Setting(
+        decode_id(tenant.id, "Workspace"),
+        decode_id(doc["id"], "Document"),
+        pool,
+        pool.checkedout(),  # type: ignore[attr-defined]
+    )
 
 
 async def _title(state: AppState, workspace: uuid.UUID, document: uuid.UUID) -> str:
@@ -38,48 +59,42 @@ async def _title(state: AppState, workspace: uuid.UUID, document: uuid.UUID) -> 
 async def test_a_committed_session_has_returned_its_connection(
     state: AppState, factory: Factory
 ) -> None:
-    workspace, document = await _document(factory)
-    pool = state.engine.sync_engine.pool
-    before = pool.checkedout()  # type: ignore[attr-defined]
+    at = await _setting(state, factory)
     async with RequestSession(state.sessions) as session:
         assert session.in_transaction()  # begun, with no connection yet
-        assert pool.checkedout() == before  # type: ignore[attr-defined]
-        await set_tenant(session, workspace)
-        await session.execute(RENAME, {"title": "Renamed", "id": document})
-        assert pool.checkedout() == before + 1  # type: ignore[attr-defined]
+        assert at.checked_out() == at.before
+        await set_tenant(session, at.workspace)
+        await session.execute(RENAME, {"title": "Renamed", "id": at.document})
+        assert at.checked_out() == at.before + 1
         await session.commit()
     assert not session.in_transaction()
-    assert pool.checkedout() == before  # type: ignore[attr-defined]
-    assert await _title(state, workspace, document) == "Renamed"
+    assert at.checked_out() == at.before
+    assert await _title(state, at.workspace, at.document) == "Renamed"
 
 
 async def test_an_error_inside_rolls_back_and_returns_the_connection(
     state: AppState, factory: Factory
 ) -> None:
-    workspace, document = await _document(factory)
-    pool = state.engine.sync_engine.pool
-    before = pool.checkedout()  # type: ignore[attr-defined]
+    at = await _setting(state, factory)
     with pytest.raises(RuntimeError, match="resolver failed"):
         async with RequestSession(state.sessions) as session:
-            await set_tenant(session, workspace)
-            await session.execute(RENAME, {"title": "Half done", "id": document})
+            await set_tenant(session, at.workspace)
+            await session.execute(RENAME, {"title": "Half done", "id": at.document})
             raise RuntimeError("resolver failed")
-    assert pool.checkedout() == before  # type: ignore[attr-defined]
-    assert await _title(state, workspace, document) == "Original"
+    assert at.checked_out() == at.before
+    assert await _title(state, at.workspace, at.document) == "Original"
 
 
 async def test_a_cancelled_request_rolls_back_and_returns_the_connection(
     state: AppState, factory: Factory
 ) -> None:
-    workspace, document = await _document(factory)
-    pool = state.engine.sync_engine.pool
-    before = pool.checkedout()  # type: ignore[attr-defined]
+    at = await _setting(state, factory)
     inside = asyncio.Event()
 
     async def request() -> None:
         async with RequestSession(state.sessions) as session:
-            await set_tenant(session, workspace)
-            await session.execute(RENAME, {"title": "Abandoned", "id": document})
+            await set_tenant(session, at.workspace)
+            await session.execute(RENAME, {"title": "Abandoned", "id": at.document})
             inside.set()
             await asyncio.sleep(60)
 
@@ -88,5 +103,5 @@ async def test_a_cancelled_request_rolls_back_and_returns_the_connection(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert pool.checkedout() == before  # type: ignore[attr-defined]
-    assert await _title(state, workspace, document) == "Original"
+    assert at.checked_out() == at.before
+    assert await _title(state, at.workspace, at.document) == "Original"
