@@ -45,17 +45,12 @@ from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 from app.graphql.loaders import NOT_LOADED, loaded_now
 from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
 
+# A simple resolver returning objects: its field, the Child of its type, and what it loads
+# when it is a loaded field
+_Direct = tuple[GraphQLField, Child, Loaded | None]
 # response name, its field group, and how to read it: a plain leaf, a plain child, a simple
-# resolver returning objects (its field and the Child of its type), and whether that
-# resolver is a loaded field (what it loads); or none of these
-_Step = tuple[
-    str,
-    Any,
-    Leaf | None,
-    Child | None,
-    tuple[GraphQLField, Child] | None,
-    tuple[Loaded, Child] | None,
-]
+# resolver returning objects, or none of these
+_Step = tuple[str, Any, Leaf | None, Child | None, _Direct | None]
 
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -79,8 +74,8 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             field = fields.get(details[0].node.name.value)
             resolve = field.resolve if field is not None else None
             leaf, child, direct, loaded = marks_of(resolve)  # unmarked when there is no field
-            call = (field, direct) if direct is not None else None
-            plan.append((response_name, details, leaf, child, call, loaded))
+            call = (field, direct, loaded) if direct is not None else None
+            plan.append((response_name, details, leaf, child, call))
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
@@ -103,20 +98,11 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         try:
             plan = self._plan(parent_type, grouped_field_set)
-            for response_name, details, leaf, child, direct, loaded in plan:
+            for response_name, details, leaf, child, direct in plan:
                 if leaf is not None:
                     value = _read_leaf(source_value, leaf)
                     if value is not Undefined:
                         results[response_name] = value
-                        continue
-                if loaded is not None:
-                    result = self._execute_loaded(
-                        loaded, parent_type, source_value, details, path, response_name
-                    )
-                    if result is not Undefined:
-                        results[response_name] = result
-                        if result.__class__ not in _COMPLETED and is_awaitable(result):
-                            pending.append(response_name)
                         continue
                 if child is not None:
                     result = self._execute_child(
@@ -169,43 +155,9 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         field_path = _path((path, response_name, parent_type.name))
         return self._run_child(child, value, details, field_path, grouped)
 
-    def _execute_loaded(
+    def _execute_direct(  # noqa: PLR0911 - each way the field completes, in order
         self,
-        loaded: tuple[Loaded, Child],
-        parent_type: GraphQLObjectType,
-        source: Any,
-        details: Any,
-        path: Path | None,
-        response_name: str,
-    ) -> Any:
-        """A loaded field (app.graphql.loaders.loaded) whose value the request's loader
-        already holds: converted (once per request) and its selection run directly, without
-        calling the resolver or building its resolve info. Undefined, having run nothing,
-        whenever the resolver must decide: no loaders, a key the loader does not hold, a null
-        or unexpected value, a deferred selection."""
-        spec, child = loaded
-        loaders = getattr(self.context_value, "loaders", None)
-        loader = getattr(loaders, spec.loader, None)
-        if loader is None:
-            return Undefined
-        try:
-            key = getattr(source, spec.key)
-            if key is None:
-                return None if child.nullable else Undefined
-            value = loaded_now(loader, key, spec.convert, loaders.converted)  # type: ignore[union-attr]
-        except Exception:  # the resolver raises it where graphql-core locates it
-            return Undefined
-        if value is NOT_LOADED or value is None or not _expected(child, value):
-            return Undefined
-        grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
-        if defer_usages:
-            return Undefined
-        field_path = _path((path, response_name, parent_type.name))
-        return self._run_child(child, value, details, field_path, grouped)
-
-    def _execute_direct(
-        self,
-        direct: tuple[GraphQLField, Child],
+        direct: _Direct,
         parent_type: GraphQLObjectType,
         source: Any,
         details: Any,
@@ -215,12 +167,19 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """A simple resolver returning an object (or a list of them): called here, and the
         object's selection run directly when it has the expected shape; anything else (an
         awaitable, a null, a wrong type) is completed by graphql-core as `execute_field`
-        would. Undefined (before the resolver runs) for a deferred selection."""
-        field, child = direct
+        would. A loaded field (app.graphql.loaders.loaded) whose value the request's loader
+        already holds is not even called: the value is read from the loader. Undefined
+        (before the resolver runs) for a deferred selection."""
+        field, child, loaded = direct
         grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
         if defer_usages:
             return Undefined
         field_path = _path((path, response_name, parent_type.name))
+        held = Undefined if loaded is None else self._held(loaded, child, source)
+        if held is None:
+            return None
+        if held is not Undefined:
+            return self._run_child(child, held, details, field_path, grouped)
         return_type = field.type
         info = self.build_resolve_info(field, to_nodes(details), parent_type, field_path)
         try:
@@ -238,6 +197,26 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self.is_awaitable(completed):
             return self._settle(completed, return_type, details, field_path)
         return completed
+
+    def _held(self, loaded: Loaded, child: Child, source: Any) -> Any:
+        """What a loaded field answers without its resolver: the converted value the
+        request's loader holds (converted once per request), None for a null key the field
+        allows, or Undefined whenever the resolver must decide (no loaders, a key the loader
+        does not hold, a null or unexpected value, an error on the way)."""
+        loaders = getattr(self.context_value, "loaders", None)
+        loader = getattr(loaders, loaded.loader, None)
+        if loader is None:
+            return Undefined
+        try:
+            key = getattr(source, loaded.key)
+            if key is None:
+                return None if child.nullable else Undefined
+            value = loaded_now(loader, key, loaded.convert, loaders.converted)  # type: ignore[union-attr]
+        except Exception:  # the resolver raises it where graphql-core locates it
+            return Undefined
+        if value is NOT_LOADED or value is None or not _expected(child, value):
+            return Undefined
+        return value
 
     def _run_child(
         self, child: Child, value: Any, details: Any, field_path: Path, grouped: Any

@@ -51,7 +51,7 @@ def now_or_later(
     the result shared: a page's 20 documents often have one author, and converting builds
     an object and its global id."""
     value = loaded_now(loader, key, convert, converted)
-    return _later(loader, key, convert) if value is NOT_LOADED else value
+    return _later(loader, key, convert, converted) if value is NOT_LOADED else value
 
 
 def loaded_now(
@@ -105,5 +105,18 @@ def loaded(loader: str, key: str, convert: Callable[[Any], Any]) -> Callable[...
     return resolve
 
 
-async def _later(loader: DataLoader[K, T], key: K, convert: Callable[[T], R]) -> R:
-    return convert(await loader.load(key))
+async def _later(
+    loader: DataLoader[K, T],
+    key: K,
+    convert: Callable[[T], R],
+    converted: dict[tuple[object, Hashable, object], Any] | None,
+) -> R:
+    value = await loader.load(key)
+    if converted is None:
+        return convert(value)
+    # Items that waited for the same key in one batch share one conversion too.
+    memo_key = (loader, key, convert)
+    if memo_key not in converted:
+        converted[memo_key] = convert(value)
+    known: R = converted[memo_key]
+    return known

@@ -155,7 +155,7 @@ def _direct(
     child = _child(definition.python_name, field.type)
     if child is not None:
         spec = getattr(call, "loaded", None)
-        loaded = (spec, child) if isinstance(spec, Loaded) else None
+        loaded = spec if isinstance(spec, Loaded) else None
         resolve.marks = Marks(None, None, child, loaded)  # type: ignore[attr-defined]
     return resolve
 
@@ -194,9 +194,9 @@ class Marks(NamedTuple):
     leaf: Leaf | None  # a plain scalar or enum, read inline
     child: Child | None  # a plain object or list of them, its selection run inline
     direct: Child | None  # a simple resolver returning such objects (`attribute` unused)
-    # ... and what it answers when it is a loaded field: read from the loader when it
-    # already holds the value, without calling it
-    loaded: tuple[Loaded, Child] | None = None
+    # ... and what it loads when it is a loaded field: read from the loader when it already
+    # holds the value, without calling it
+    loaded: Loaded | None = None
 
 
 _UNMARKED = Marks(None, None, None)

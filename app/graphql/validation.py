@@ -21,8 +21,8 @@ from app.graphql.memo import IdentityMemo
 
 @cache
 def _memo(maxsize: int) -> IdentityMemo[list[GraphQLError]]:
-    """(schema, document), rules -> the errors; one memo per size, shared by every request
-    (the extension itself is built per request)."""
+    """(schema, document), rules -> the errors; one memo per size, shared by every schema's
+    pipeline and every request."""
     return IdentityMemo(maxsize)
 
 

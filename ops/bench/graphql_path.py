@@ -29,6 +29,12 @@ figures other load on the machine cannot move, where this VM's CPU time per requ
 by a third between runs.
 
     .venv/bin/python ops/bench/graphql_path.py --rounds 0 --instructions 100 --api /tmp/base --api .
+
+The counts cover op0-op3 and, to subtract, `client` (httpx to an app that answers at once)
+and `http` (`GET /health`). To look inside them: PARLEY_BENCH_PSTATS=PREFIX writes each
+operation's cProfile statistics to PREFIX.<op> (with --calls), and
+PARLEY_BENCH_KEEP_DUMPS=DIR keeps each callgrind dump as DIR/callgrind.<op> (with
+--instructions; read it with callgrind_annotate).
 """
 
 from __future__ import annotations

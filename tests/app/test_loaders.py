@@ -4,6 +4,7 @@ same whether the executor reads them from the loader or calls their resolver."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,23 @@ async def test_an_unprimed_key_is_loaded_in_the_next_batch() -> None:
     pending = now_or_later(loader, 3, str.upper, memo)
     assert inspect.isawaitable(pending)
     assert await pending == "VALUE 3"
+
+
+async def test_items_waiting_for_one_key_share_its_conversion() -> None:
+    loader: DataLoader[int, str] = DataLoader(_load)
+    memo: dict[tuple[object, object, object], object] = {}
+    conversions: list[str] = []
+
+    def convert(value: str) -> dict[str, str]:
+        conversions.append(value)
+        return {"name": value}
+
+    waiting = [now_or_later(loader, 4, convert, memo) for _ in range(3)]
+    assert all(inspect.isawaitable(item) for item in waiting)
+    first, *others = await asyncio.gather(*waiting)  # type: ignore[arg-type]
+    assert first == {"name": "value 4"} and all(other is first for other in others)
+    assert conversions == ["value 4"]
+    assert now_or_later(loader, 4, convert, memo) is first  # and later ones, at once
 
 
 # Loaded fields (`loaded`): the executor reads them from the loader when it holds the value.
