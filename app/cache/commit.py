@@ -76,15 +76,44 @@ async def announced(session: AsyncSession) -> None:
         await asyncio.wait({task}, timeout=2 * hub.settings.redis_timeout_ms / 1000)
 
 
+# Set in session.info while the session is part of a request's transaction that the request
+# begins and ends itself (app/db/request.py). The session's own commit then only releases a
+# savepoint, so its invalidations wait for `outer_committed` instead.
+OUTER = "parley.cache.outer"
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    hub = hub_of(session)
-    if pending and hub is not None:
-        session.info[_ANNOUNCING] = hub.invalidate(pending)
+    if not session.info.get(OUTER):
+        _announce(session)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the outermost transaction ended without a commit
+    # The outermost transaction ended without a commit (after one, nothing is pending).
+    if transaction.parent is None and not session.info.get(OUTER):
         session.info.pop(_PENDING, None)
+
+
+def outer_began(session: AsyncSession) -> None:
+    """`session` joins a transaction its request begins and ends itself."""
+    session.info[OUTER] = True
+
+
+def outer_committed(session: AsyncSession) -> None:
+    """The request's transaction committed: send the invalidations its services asked for."""
+    _announce(session.sync_session)
+
+
+def outer_ended(session: AsyncSession) -> None:
+    """The request's transaction ended (committed or not): what is still pending is dropped,
+    and the session's own transactions from now on are whole ones again."""
+    session.info.pop(_PENDING, None)
+    session.info.pop(OUTER, None)
+
+
+def _announce(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    hub = hub_of(session)
+    if pending and hub is not None:
+        session.info[_ANNOUNCING] = hub.invalidate(pending)

@@ -9,6 +9,9 @@ own connection-level errors too.
 from __future__ import annotations
 
 from asyncpg.exceptions import (
+    InterfaceError as DriverInterfaceError,
+)
+from asyncpg.exceptions import (
     InternalClientError,
     OperatorInterventionError,
     PostgresConnectionError,
@@ -33,6 +36,10 @@ def database_unreachable(exc: BaseException) -> bool:
         if isinstance(current, _UNREACHABLE + _DRIVER):
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # A statement on the driver (app/db/raw.py) over a connection already known lost;
+        # asyncpg has no class of its own for it (SQLAlchemy matches the same words).
+        if isinstance(current, DriverInterfaceError) and "connection is closed" in str(current):
             return True
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else current.__cause__

@@ -76,9 +76,22 @@ async def execute(session: AsyncSession, sql: str, *args: Any) -> str:
 
 
 _DRIVER = "parley.raw.driver"  # session.info key: (the transaction, its driver connection)
+# session.info key: the driver connection whose transaction the request began itself
+# (app/db/request.py); present only while that transaction is open.
+REQUEST_DRIVER = "parley.raw.request_driver"
+
+
+def request_driver(session: AsyncSession) -> asyncpg.Connection | None:
+    """The driver connection of the request transaction `session` belongs to, or None for a
+    session whose transaction SQLAlchemy begins (jobs, scripts, the WebSocket handshake)."""
+    driver: asyncpg.Connection | None = session.info.get(REQUEST_DRIVER)
+    return driver
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
+    request = session.info.get(REQUEST_DRIVER)
+    if request is not None:
+        return request
     # A transaction keeps one connection from begin to end, so the driver connection is
     # looked up once per transaction (two greenlet switches through SQLAlchemy each time)
     # and kept beside it; a new transaction, even on the same session, looks again, so a

@@ -1,36 +1,116 @@
-"""The session of one request: its transaction begun without a round trip, and closed
-without one when it has already ended.
+"""The transaction of one request, begun and ended on the driver.
 
-`async with sessions() as session: await session.begin()` goes through a greenlet to begin
-(nothing to wait for: the connection is checked out by the first statement) and, on exit,
-through a new task, a shield and a greenlet to close, though after COMMIT or ROLLBACK the
-connection is already back in the pool and closing only forgets the session's objects. On
-every request that came to three greenlet switches and a task (ops/bench/graphql_path.py,
-docs/BENCHMARKS.md, "Fifth pass"). Here both run directly on the synchronous session when
-they have nothing to wait for; a session still in a transaction on exit (an error before
-COMMIT) is closed the way SQLAlchemy closes it, shielded from cancellation.
+A request's transaction used to be the SQLAlchemy session's: BEGIN, the tenant settings
+and COMMIT all went through the session, its connection and the asyncpg adapter, with a
+greenlet switch at each step. Most dashboard requests never use the ORM at all: their
+statements are the hot reads and writes of app/db/raw.py. Measured in a throwaway tree, the
+session's share was about 0.5 M of the 3.0 M instructions of an authenticated
+`{ __typename }` (docs/BENCHMARKS.md, "Sixth pass").
+
+So a request now checks a connection out of the engine's pool (the same pool, the same
+limits and gauges), begins its transaction with asyncpg itself, and runs authentication and
+the raw statements on the driver. The request's session is bound to that connection. When a
+service does use the ORM, the asyncpg adapter begins its transaction as it always does,
+which, inside the request's, asyncpg makes a SAVEPOINT; the session's commit releases it, and
+only the request's COMMIT ends the transaction. So everything stays one transaction with one
+tenant, under the same row-level security; an ORM-using request pays two short statements
+(SAVEPOINT, RELEASE) for it.
+
+The cache's invalidations wait for the request's COMMIT, not the session's (which only
+releases the savepoint): see `app.cache.commit.outer_committed`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.cache.commit import outer_began, outer_committed, outer_ended
+from app.db.raw import REQUEST_DRIVER
 
 
-class RequestSession:
-    """`async with RequestSession(sessions) as session`: a new session with its transaction
-    begun; on exit, closed (rolling back whatever transaction is still open)."""
+class RequestTransaction:
+    """`async with RequestTransaction(sessions) as session:` a session bound to a checked-out
+    connection whose transaction has begun; end it with `commit()` or `rollback()`. On exit a
+    transaction still open (an error, a cancellation) is rolled back, and the connection goes
+    back to the pool, or is discarded when its state is unknown."""
 
-    __slots__ = ("session",)
+    __slots__ = ("_connection", "_driver", "_open", "_transaction", "session")
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.session = sessions()
+        self._connection: AsyncConnection | None = None
+        self._driver: asyncpg.Connection | None = None
+        self._transaction: asyncpg.transaction.Transaction | None = None
+        self._open = False
 
     async def __aenter__(self) -> AsyncSession:
-        # Session.begin does no I/O: it only records that a transaction has begun.
-        self.session.sync_session.begin()
+        engine = self.session.bind
+        if not isinstance(engine, AsyncEngine):
+            raise TypeError("request sessions must come from a factory bound to an engine")
+        connection = await engine.connect()
+        self._connection = connection
+        try:
+            # The pooled connection's asyncpg connection (checked out by connect()).
+            driver: asyncpg.Connection = _sync(connection).connection.driver_connection
+            self._driver = driver
+            self._transaction = driver.transaction()
+            await self._transaction.start()
+        except Exception:
+            try:
+                # Let SQLAlchemy meet the failure on a statement of its own: it tells a lost
+                # connection from other errors and, for one, invalidates the whole pool (a
+                # restarted server leaves every pooled connection dead) and raises its
+                # disconnect error, which the API answers with 503.
+                await connection.exec_driver_sql("SELECT 1")
+            finally:
+                await self._release(broken=True)
+            raise  # SQLAlchemy's statement worked: the failure was something else
+        except BaseException:
+            await asyncio.shield(self._release(broken=True))
+            raise
+        self._open = True
+        self.session.bind = connection
+        self.session.info[REQUEST_DRIVER] = driver
+        outer_began(self.session)
         return self.session
+
+    async def commit(self) -> None:
+        """Flush what the session holds, then COMMIT; the cache's invalidations follow."""
+        # A session that has read, added or deleted anything is in a transaction of its own.
+        if self.session.sync_session.in_transaction():
+            await self.session.commit()  # flushes, and releases the ORM's savepoint
+        await self._end(commit=True)
+
+    async def rollback(self) -> None:
+        """ROLLBACK everything the request did; its pending invalidations are dropped."""
+        if self.session.sync_session.in_transaction():
+            await self.session.rollback()  # the ORM's savepoint first: asyncpg tracks it
+        await self._end(commit=False)
+
+    async def _end(self, *, commit: bool) -> None:
+        assert self._transaction is not None
+        self._open = False
+        # Statements after this (the outbox's cleanup) run in transactions of their own,
+        # begun by the session as anywhere else.
+        self.session.info.pop(REQUEST_DRIVER, None)
+        try:
+            if commit:
+                await self._transaction.commit()
+                outer_committed(self.session)
+            elif not self._transaction_lost():
+                await self._transaction.rollback()
+        finally:
+            outer_ended(self.session)
+
+    def _transaction_lost(self) -> bool:
+        # SQLAlchemy closes a connection whose statement was interrupted (a resolver cancelled
+        # beside a failing one): the server has rolled the transaction back with it.
+        return self._driver is None or self._driver.is_closed()
 
     async def __aexit__(
         self,
@@ -38,8 +118,55 @@ class RequestSession:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        session = self.session
-        if session.sync_session.in_transaction():
-            await session.__aexit__(kind, error, traceback)  # returns the connection
+        if not self._open and self._returns_as_is():
+            self._return_now()  # the common case: nothing to roll back or wait for
         else:
-            session.sync_session.close()  # holds no connection: only forgets its objects
+            # Shielded: a cancelled request must still give back a clean connection.
+            await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        broken = False
+        if self._open:
+            try:
+                await self.rollback()
+            except Exception:
+                broken = True  # the connection's state is unknown: discard it
+                self._open = False
+                outer_ended(self.session)
+                self.session.info.pop(REQUEST_DRIVER, None)
+        await self._release(broken=broken)
+
+    def _returns_as_is(self) -> bool:
+        # True when the session holds no transaction and the connection is open and idle.
+        driver, connection = self._driver, self._connection
+        return (
+            not self.session.sync_session.in_transaction()
+            and connection is not None
+            and driver is not None
+            and not driver.is_closed()
+            and not driver.is_in_transaction()
+            and not _sync(connection).in_transaction()
+        )
+
+    def _return_now(self) -> None:
+        self.session.sync_session.close()  # only forgets its objects
+        if self._connection is not None:
+            _sync(self._connection).close()  # back to the pool, without a greenlet switch
+
+    async def _release(self, *, broken: bool) -> None:
+        session, connection = self.session, self._connection
+        if session.sync_session.in_transaction():
+            await session.close()
+        else:
+            session.sync_session.close()
+        if connection is None:
+            return
+        if broken or not self._returns_as_is():
+            await connection.invalidate()
+        await connection.close()
+
+
+def _sync(connection: AsyncConnection) -> Connection:
+    sync = connection.sync_connection
+    assert sync is not None  # set by connect()
+    return sync

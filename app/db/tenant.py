@@ -13,23 +13,29 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import raw
+
 _SET_TENANT = text(
     "SELECT set_config('app.workspace_id', :workspace_id, true), "
     "set_config('app.user_id', :user_id, true)"
 )
+_SET_TENANT_ON_DRIVER = raw.driver_statement(_SET_TENANT)
 
 
 async def set_tenant(
     session: AsyncSession, workspace_id: uuid.UUID | None, user_id: uuid.UUID | None = None
 ) -> None:
     """Make `workspace_id` (and `user_id`) current for the rest of this transaction."""
-    await session.execute(
-        _SET_TENANT,
-        {
-            "workspace_id": str(workspace_id) if workspace_id else "",
-            "user_id": str(user_id) if user_id else "",
-        },
-    )
+    params = {
+        "workspace_id": str(workspace_id) if workspace_id else "",
+        "user_id": str(user_id) if user_id else "",
+    }
+    if raw.request_driver(session) is not None:
+        await raw.fetch(session, _SET_TENANT_ON_DRIVER, params)
+    else:
+        # Through SQLAlchemy, whose adapter begins the driver's transaction at its first
+        # statement (often this one); raw statements after it then join that transaction.
+        await session.execute(_SET_TENANT, params)
 
 
 @asynccontextmanager

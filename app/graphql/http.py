@@ -35,7 +35,7 @@ from strawberry.types.graphql import OperationType
 from app.cache.commit import announced
 from app.config import Settings
 from app.db.availability import database_unreachable
-from app.db.request import RequestSession
+from app.db.request import RequestTransaction
 from app.db.routing import Route
 from app.errors import (
     Forbidden,
@@ -354,18 +354,19 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
 ) -> Reply:
     """Run one operation in its own tenant-scoped transaction on the routed server."""
     try:
-        async with RequestSession(route.sessions) as session:
+        transaction = RequestTransaction(route.sessions)
+        async with transaction as session:
             try:
                 principal = await authenticate(
                     session, state.security, creds, read_only=route.replica
                 )
             except (Unauthenticated, Forbidden) as exc:
-                await session.rollback()
+                await transaction.rollback()
                 if route.replica:
                     raise _ReplicaMiss from exc
                 return await _refused_caller(state, creds.ip, exc)
             except ParleyError as exc:
-                await session.rollback()
+                await transaction.rollback()
                 return await _refused_caller(state, creds.ip, exc)
             request_context.update(workspace_id=principal.workspace_id)
             context = Context(
@@ -385,7 +386,7 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
                     raise lost
             except RequestError as exc:
                 decision = await _charge_one(context)
-                await session.rollback()
+                await transaction.rollback()
                 headers = {**(rate_limit_headers(decision) if decision else {}), **exc.headers}
                 return Reply(exc.body(), exc.status_for(media), headers)
             guard = context.guard
@@ -394,13 +395,13 @@ async def _attempt(  # noqa: PLR0912, PLR0915 - one request's life, in order, ke
             committed = _should_commit(result)
             if committed:
                 await context.jobs.stage(session)
-                await session.commit()
+                await transaction.commit()
                 await announced(session)
                 await context.jobs.deliver(
                     state.queue, session, state.settings.outbox.enqueue_timeout_s
                 )
             else:
-                await session.rollback()
+                await transaction.rollback()
                 context.jobs.discard()
     except Exception as exc:
         if route.replica and database_unreachable(exc):

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.raw import driver_statement, fetch
+from app.db.raw import driver_statement, fetch, request_driver
 from tenancy.accounts.models import AuthSession, RefreshToken, User
 
 
@@ -134,6 +134,7 @@ _AUTHENTICATE_USER = text(
     "SELECT session_active, member_role "
     "FROM authenticate_user(:session_id, :user_id, :workspace_id, :now)"
 )
+_AUTHENTICATE_USER_ON_DRIVER = driver_statement(_AUTHENTICATE_USER)
 
 
 async def authenticate_user(
@@ -146,16 +147,15 @@ async def authenticate_user(
     """In one round trip (migration 0009): scope the transaction to the user, check that the
     session is active, and when it is and `workspace_id` is given, read the user's role there
     and, if they are a member, scope the transaction to the workspace too. Returns (session
-    active, role or None)."""
-    row = (
-        await session.execute(
-            _AUTHENTICATE_USER,
-            {
-                "session_id": session_id,
-                "user_id": user_id,
-                "workspace_id": workspace_id,
-                "now": now,
-            },
-        )
-    ).one()
+    active, role or None). On the driver in a request's transaction (app/db/request.py)."""
+    params = {
+        "session_id": session_id,
+        "user_id": user_id,
+        "workspace_id": workspace_id,
+        "now": now,
+    }
+    if request_driver(session) is not None:
+        found = (await fetch(session, _AUTHENTICATE_USER_ON_DRIVER, params))[0]
+        return bool(found["session_active"]), found["member_role"]
+    row = (await session.execute(_AUTHENTICATE_USER, params)).one()
     return bool(row.session_active), row.member_role

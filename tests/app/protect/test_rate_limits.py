@@ -13,8 +13,10 @@ from tests.support.factories import Factory
 
 @contextlib.contextmanager
 def recorded_statements(app: ProtectedApp) -> Iterator[list[str]]:
-    """The SQL the app's engine sends while the block runs."""
+    """The SQL the app sends while the block runs, through SQLAlchemy or on the driver."""
     from sqlalchemy import event
+
+    from app.db import raw
 
     statements: list[str] = []
 
@@ -23,10 +25,12 @@ def recorded_statements(app: ProtectedApp) -> Iterator[list[str]]:
 
     engine = app.state.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    raw.statement_observers.append(statements.append)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        raw.statement_observers.remove(statements.append)
 
 
 GR = "application/graphql-response+json"
