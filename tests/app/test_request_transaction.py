@@ -270,3 +270,32 @@ async def test_dead_pooled_connections_answer_unreachable_once_and_the_pool_reco
         async with transaction as session:
             await set_tenant(session, None)
             await transaction.commit()
+
+
+async def test_a_request_sees_only_its_tenant_and_leaves_none_behind(
+    state: AppState, factory: Factory
+) -> None:
+    """Cross-tenant: in a request scoped to one workspace, neither the driver nor the ORM
+    (in its savepoint) reads another's document; and no request's tenant outlives its
+    transaction on the pooled connection the next request gets."""
+    ours, theirs = await _setting(state, factory), await _setting(state, factory)
+    for _ in range(4):
+        for at, other in ((ours, theirs), (theirs, ours)):
+            transaction = RequestTransaction(state.sessions)
+            async with transaction as session:
+                driver = raw.request_driver(session)
+                assert driver is not None
+                left = await driver.fetchval("SELECT current_setting('app.workspace_id', true)")
+                assert left in (None, "")  # nothing carried over from the previous request
+                await set_tenant(session, at.workspace)
+                assert (
+                    await driver.fetchval(
+                        "SELECT count(*) FROM documents WHERE id = $1", other.document
+                    )
+                    == 0
+                )
+                orm = await session.execute(
+                    select(Document.id).where(Document.id.in_([at.document, other.document]))
+                )
+                assert orm.scalars().all() == [at.document]
+                await transaction.commit()
