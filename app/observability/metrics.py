@@ -302,23 +302,37 @@ def instrument_engine(engine: Any, pool_name: str) -> None:
     from sqlalchemy import event
 
     pool = engine.sync_engine.pool
-    # Bound once: a request checks a connection out and in, and each refresh sets all three.
-    gauges = (
-        DB_POOL_CHECKED_OUT.labels(pool_name),
-        DB_POOL_SIZE.labels(pool_name),
-        DB_POOL_OVERFLOW.labels(pool_name),
-    )
+    checked_out = DB_POOL_CHECKED_OUT.labels(pool_name)
+    size = DB_POOL_SIZE.labels(pool_name)
+    overflow = DB_POOL_OVERFLOW.labels(pool_name)
+    read_overflow = getattr(pool, "overflow", lambda: 0)
+    last_overflow = [read_overflow()]
 
-    def refresh(*_: Any) -> None:
-        checked_out = pool.checkedout() if hasattr(pool, "checkedout") else 0
-        size = pool.size() if hasattr(pool, "size") else 0
-        overflow = pool.overflow() if hasattr(pool, "overflow") else 0
-        for gauge, value in zip(gauges, (checked_out, size, overflow), strict=True):
-            gauge.set(value)
+    # The checked-out count is kept by the events themselves: SQLAlchemy announces a checkin
+    # before the connection is back in the pool, so reading the pool then would count it
+    # still out (and an idle pool would report one connection in use).
+    def checkout(*_: Any) -> None:
+        checked_out.inc()
+        refresh_overflow()
 
-    for name in ("checkout", "checkin", "connect", "close", "invalidate"):
-        event.listen(pool, name, refresh)
-    refresh()
+    def checkin(*_: Any) -> None:
+        checked_out.dec()
+
+    def refresh_overflow(*_: Any) -> None:
+        # Written only when it moved: a gauge write takes a lock (and a file in multi-process
+        # mode). After the full pool turns a connection away, it is read at the next checkout.
+        value = read_overflow()
+        if value != last_overflow[0]:
+            last_overflow[0] = value
+            overflow.set(value)
+
+    event.listen(pool, "checkout", checkout)
+    event.listen(pool, "checkin", checkin)
+    for name in ("connect", "close", "invalidate"):
+        event.listen(pool, name, refresh_overflow)
+    checked_out.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+    size.set(pool.size() if hasattr(pool, "size") else 0)
+    overflow.set(last_overflow[0])
 
 
 def queue_depth(queue: str, depth: int) -> None:

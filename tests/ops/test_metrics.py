@@ -173,3 +173,39 @@ async def test_metrics_token_protects_the_endpoint(settings: Settings) -> None:
         right = await client.get("/metrics", headers={"authorization": "Bearer scrape-secret"})
         assert right.status_code == 200 and "parley_http_requests_total" in right.text
     await state.close()
+
+
+async def test_pool_gauges_follow_checkouts_and_checkins(settings: Settings) -> None:
+    """The checked-out gauge is exact after every checkout and checkin, including the last
+    checkin of a burst (SQLAlchemy announces a checkin before the pool counts it back)."""
+    from prometheus_client import REGISTRY, generate_latest
+
+    from app.db.engine import create_engine
+
+    engine = create_engine(settings.database, pool_size=2, max_overflow=1)
+    metrics.instrument_engine(engine, "gauge-test")
+
+    def gauges() -> tuple[float, float, float]:
+        text = generate_latest(REGISTRY).decode()
+        return (
+            sample(text, "parley_db_pool_checked_out", pool="gauge-test"),
+            sample(text, "parley_db_pool_size", pool="gauge-test"),
+            sample(text, "parley_db_pool_overflow", pool="gauge-test"),
+        )
+
+    try:
+        first = await engine.connect()
+        second = await engine.connect()
+        third = await engine.connect()
+        assert gauges() == (3, 2, 1)  # one connection beyond the pool's size
+        await third.close()
+        assert gauges() == (2, 2, 1)  # kept: the pool had room
+        await second.close()
+        await first.close()  # the pool is full: this one is closed
+        assert gauges()[0] == 0
+        again = await engine.connect()
+        assert gauges() == (1, 2, 0)
+        await again.close()
+        assert gauges() == (0, 2, 0)
+    finally:
+        await engine.dispose()
