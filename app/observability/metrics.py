@@ -296,6 +296,12 @@ def db_route(target: str, reason: str) -> None:
     DB_ROUTES.labels(target, reason).inc()
 
 
+# What this process last wrote to each pool gauge (by the gauge's id and the pool's name): a
+# write takes a lock (and a file in multi-process mode), so one that would not change the
+# value is skipped.
+_pool_written: dict[tuple[int, str], float] = {}
+
+
 def instrument_engine(engine: Any, pool_name: str) -> None:
     """Keep the pool gauges current from SQLAlchemy's pool events, so every process reports
     its own pool without being asked (which multi-process mode needs)."""
@@ -303,36 +309,39 @@ def instrument_engine(engine: Any, pool_name: str) -> None:
 
     pool = engine.sync_engine.pool
     checked_out = DB_POOL_CHECKED_OUT.labels(pool_name)
-    size = DB_POOL_SIZE.labels(pool_name)
-    overflow = DB_POOL_OVERFLOW.labels(pool_name)
+    read_size = getattr(pool, "size", lambda: 0)
     read_overflow = getattr(pool, "overflow", lambda: 0)
-    last_overflow = [read_overflow()]
 
     # The checked-out count is kept by the events themselves: SQLAlchemy announces a checkin
     # before the connection is back in the pool, so reading the pool then would count it
     # still out (and an idle pool would report one connection in use).
     def checkout(*_: Any) -> None:
         checked_out.inc()
-        refresh_overflow()
+        refresh()
 
     def checkin(*_: Any) -> None:
         checked_out.dec()
 
-    def refresh_overflow(*_: Any) -> None:
-        # Written only when it moved: a gauge write takes a lock (and a file in multi-process
-        # mode). After the full pool turns a connection away, it is read at the next checkout.
-        value = read_overflow()
-        if value != last_overflow[0]:
-            last_overflow[0] = value
-            overflow.set(value)
+    def refresh(*_: Any) -> None:
+        # After the full pool turns a connection away, the overflow is read at the next
+        # checkout (the close is announced before the pool counts it).
+        _set_if_moved(DB_POOL_SIZE, pool_name, read_size())
+        _set_if_moved(DB_POOL_OVERFLOW, pool_name, read_overflow())
 
     event.listen(pool, "checkout", checkout)
     event.listen(pool, "checkin", checkin)
     for name in ("connect", "close", "invalidate"):
-        event.listen(pool, name, refresh_overflow)
-    checked_out.set(pool.checkedout() if hasattr(pool, "checkedout") else 0)
-    size.set(pool.size() if hasattr(pool, "size") else 0)
-    overflow.set(last_overflow[0])
+        event.listen(pool, name, refresh)
+    # Added, not set: engines of one name in one process (tests) share the series.
+    checked_out.inc(pool.checkedout() if hasattr(pool, "checkedout") else 0)
+    refresh()
+
+
+def _set_if_moved(gauge: Gauge, pool_name: str, value: float) -> None:
+    key = (id(gauge), pool_name)
+    if _pool_written.get(key) != value:
+        _pool_written[key] = value
+        gauge.labels(pool_name).set(value)
 
 
 def queue_depth(queue: str, depth: int) -> None:
