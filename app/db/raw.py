@@ -12,6 +12,10 @@ settings apply exactly as to any other statement.
 `execute` does the same for a write whose parameters are too bulky for SQLAlchemy's
 handling (a document's chunks as parallel arrays, app/knowledge/repository.py).
 
+In a request, the connection and its transaction are the request's own, begun on the driver
+(app/db/request.py, `request_driver`); elsewhere (jobs, scripts) they are those of the
+session's SQLAlchemy transaction, looked up once per transaction.
+
 Statements run this way are announced to `statement_observers` (the query-count tests
 count them with the rest). SQLAlchemy's events do not see them; Sentry's asyncpg integration
 records them as database spans like any other statement (tests/ops/test_sentry.py).
