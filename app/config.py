@@ -424,7 +424,7 @@ class ApiSettings(BaseSettings):
         5_000, description="Most objects a document may resolve (page sizes times nesting)."
     )
     gc_gen0_threshold: int = Field(
-        20_000,
+        5_000,
         ge=0,
         description="Allocations between young-generation garbage collections in the API "
         "process (Python's default 700); 0 keeps Python's settings and skips gc.freeze.",
