@@ -3,9 +3,9 @@
 A request's transaction used to be the SQLAlchemy session's: BEGIN, the tenant settings
 and COMMIT all went through the session, its connection and the asyncpg adapter, with a
 greenlet switch at each step. Most dashboard requests never use the ORM at all: their
-statements are the hot reads and writes of app/db/raw.py. Measured in a throwaway tree, the
-session's share was about 0.5 M of the 3.0 M instructions of an authenticated
-`{ __typename }` (docs/BENCHMARKS.md, "Sixth pass").
+statements are the hot reads and writes of app/db/raw.py. Moving the transaction to the
+driver took an authenticated `{ __typename }` from 2.99 M to 2.59 M instructions, and the
+dashboard's page from 6.87 M to 6.36 M (docs/BENCHMARKS.md, "Sixth pass").
 
 So a request now checks a connection out of the engine's pool (the same pool, the same
 limits and gauges), begins its transaction with asyncpg itself, and runs authentication and
