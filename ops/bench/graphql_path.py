@@ -17,6 +17,9 @@ op1  `DocumentPage`: 20 documents with their author's name and pageInfo (the doc
 op2  `DocumentWithChunks`: a random seeded document, eight fields and its first 10 chunks.
 op3  `RenameDocument`: a new title for a random seeded document (a mutation; not in the
      default `--ops`, always in `--calls` and `--instructions`).
+op4  `RenameWorkspace`: a new name for the caller's workspace, a mutation through the ORM
+     (an UPDATE, an audit row, the workspace read back; counted only, with --calls and
+     --instructions).
 
 It prints req/s, p50 and p99 and counts errors (non-200 answers and GraphQL errors). With
 several `--api` one API process runs from each source tree (with its own extra environment,
@@ -30,7 +33,7 @@ by a third between runs.
 
     .venv/bin/python ops/bench/graphql_path.py --rounds 0 --instructions 100 --api /tmp/base --api .
 
-The counts cover op0-op3 and, to subtract, `client` (httpx to an app that answers at once)
+The counts cover op0-op4 and, to subtract, `client` (httpx to an app that answers at once)
 and `http` (`GET /health`). To look inside them: PARLEY_BENCH_PSTATS=PREFIX writes each
 operation's cProfile statistics to PREFIX.<op> (with --calls), and
 PARLEY_BENCH_KEEP_DUMPS=DIR keeps each callgrind dump as DIR/callgrind.<op> (with
@@ -82,13 +85,14 @@ OPERATIONS = ROOT / "graphql" / "operations" / "knowledge"
 OP1 = (OPERATIONS / "DocumentPage.graphql").read_text()
 OP2 = (OPERATIONS / "DocumentWithChunks.graphql").read_text()
 OP3 = (OPERATIONS / "RenameDocument.graphql").read_text()
+OP4 = (ROOT / "graphql" / "operations" / "tenancy" / "RenameWorkspace.graphql").read_text()
 # The fixed cost of an authenticated request: the transaction, authentication and the
 # pipeline with nothing to resolve (counted only, with --calls and --instructions).
 OP0 = "query Typename { __typename }"
 # What the in-process counts spend outside the API: httpx and its ASGI transport, against an
 # app that answers at once ("client"); and the HTTP stack around a handler with nothing to do
 # (`GET /health`, "http").
-COUNTED = ("client", "http", "op0", "op1", "op2", "op3")
+COUNTED = ("client", "http", "op0", "op1", "op2", "op3", "op4")
 SIGN_UP = """mutation SignUp($input: SignUpInput!) { signUp(input: $input) { accessToken } }"""
 CREATE_WORKSPACE = """mutation CreateWorkspace($input: CreateWorkspaceInput!) {
   createWorkspace(input: $input) { id }
@@ -324,6 +328,8 @@ def operation(
         return OP0, {}, headers
     if op == "op1":
         return OP1, {}, headers
+    if op == "op4":
+        return OP4, {"name": f"Bench {rng.randrange(10**6)}"}, headers
     document = rng.choice(data.documents[ws])
     if op == "op2":
         return OP2, {"id": document}, headers
