@@ -23,14 +23,15 @@ records them as database spans like any other statement (tests/ops/test_sentry.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement, Executable
 
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
@@ -40,10 +41,12 @@ statement_observers: list[Callable[[str], None]] = []
 
 @dataclass(frozen=True, slots=True)
 class DriverStatement:
-    """A statement compiled to asyncpg's SQL, and its parameter names in position order."""
+    """A statement compiled to asyncpg's SQL, its parameter names in position order, and the
+    statement itself (for `fetch_opening` outside a request)."""
 
     sql: str
     params: tuple[str, ...]
+    clause: ClauseElement
 
 
 def driver_statement(statement: ClauseElement) -> DriverStatement:
@@ -52,7 +55,7 @@ def driver_statement(statement: ClauseElement) -> DriverStatement:
     names = tuple(getattr(compiled, "positiontup", None) or ())
     if "POSTCOMPILE" in compiled.string:
         raise ValueError("expanding parameters cannot be compiled ahead; use = ANY(array)")
-    return DriverStatement(compiled.string, names)
+    return DriverStatement(compiled.string, names, statement)
 
 
 async def fetch(
@@ -66,6 +69,20 @@ async def fetch(
         statement.sql, *(params[name] for name in statement.params)
     )
     return rows
+
+
+async def fetch_opening(
+    session: AsyncSession, statement: DriverStatement, params: Mapping[str, Any]
+) -> Sequence[Any]:
+    """`fetch` for a statement that may be the first of its transaction (the tenant settings,
+    authentication). In a request it runs on the driver like any other. Elsewhere (jobs,
+    scripts, the WebSocket handshake) SQLAlchemy's adapter begins the driver's transaction
+    only at a statement of its own, so it runs through the session. Read rows by position:
+    they are asyncpg records in one case, SQLAlchemy rows in the other."""
+    if request_driver(session) is not None:
+        return await fetch(session, statement, params)
+    # driver_statement is given selects and text(), which are executable.
+    return (await session.execute(cast(Executable, statement.clause), params)).all()
 
 
 async def execute(session: AsyncSession, sql: str, *args: Any) -> str:
@@ -85,7 +102,7 @@ _DRIVER = "parley.raw.driver"  # session.info key: (the transaction, its driver 
 REQUEST_DRIVER = "parley.raw.request_driver"
 
 
-def request_driver(session: AsyncSession) -> asyncpg.Connection | None:
+def request_driver(session: AsyncSession | Session) -> asyncpg.Connection | None:
     """The driver connection of the request transaction `session` belongs to, or None for a
     session whose transaction SQLAlchemy begins (jobs, scripts, the WebSocket handshake)."""
     driver: asyncpg.Connection | None = session.info.get(REQUEST_DRIVER)
@@ -93,7 +110,7 @@ def request_driver(session: AsyncSession) -> asyncpg.Connection | None:
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
-    request = session.info.get(REQUEST_DRIVER)
+    request = request_driver(session)
     if request is not None:
         return request
     # A transaction keeps one connection from begin to end, so the driver connection is

@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import raw
 
-_SET_TENANT = text(
-    "SELECT set_config('app.workspace_id', :workspace_id, true), "
-    "set_config('app.user_id', :user_id, true)"
+_SET_TENANT = raw.driver_statement(
+    text(
+        "SELECT set_config('app.workspace_id', :workspace_id, true), "
+        "set_config('app.user_id', :user_id, true)"
+    )
 )
-_SET_TENANT_ON_DRIVER = raw.driver_statement(_SET_TENANT)
 
 
 async def set_tenant(
@@ -30,12 +31,7 @@ async def set_tenant(
         "workspace_id": str(workspace_id) if workspace_id else "",
         "user_id": str(user_id) if user_id else "",
     }
-    if raw.request_driver(session) is not None:
-        await raw.fetch(session, _SET_TENANT_ON_DRIVER, params)
-    else:
-        # Through SQLAlchemy, whose adapter begins the driver's transaction at its first
-        # statement (often this one); raw statements after it then join that transaction.
-        await session.execute(_SET_TENANT, params)
+    await raw.fetch_opening(session, _SET_TENANT, params)
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.raw import driver_statement, fetch, request_driver
+from app.db.raw import driver_statement, fetch, fetch_opening
 from tenancy.accounts.models import AuthSession, RefreshToken, User
 
 
@@ -130,11 +130,12 @@ async def revoke_user_sessions(
 
 # Run on every authenticated request: built once, so a request neither rebuilds the
 # expression nor walks it again for SQLAlchemy's compiled-statement cache key.
-_AUTHENTICATE_USER = text(
-    "SELECT session_active, member_role "
-    "FROM authenticate_user(:session_id, :user_id, :workspace_id, :now)"
+_AUTHENTICATE_USER = driver_statement(
+    text(
+        "SELECT session_active, member_role "
+        "FROM authenticate_user(:session_id, :user_id, :workspace_id, :now)"
+    )
 )
-_AUTHENTICATE_USER_ON_DRIVER = driver_statement(_AUTHENTICATE_USER)
 
 
 async def authenticate_user(
@@ -154,8 +155,5 @@ async def authenticate_user(
         "workspace_id": workspace_id,
         "now": now,
     }
-    if request_driver(session) is not None:
-        found = (await fetch(session, _AUTHENTICATE_USER_ON_DRIVER, params))[0]
-        return bool(found["session_active"]), found["member_role"]
-    row = (await session.execute(_AUTHENTICATE_USER, params)).one()
-    return bool(row.session_active), row.member_role
+    active, role = (await fetch_opening(session, _AUTHENTICATE_USER, params))[0]
+    return bool(active), role
