@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from app.cache.hub import CacheHub
 from app.cache.tiered import CacheSpec, TwoLevelCache
+from app.db.raw import request_driver
 
 T = TypeVar("T")
 
@@ -76,40 +77,31 @@ async def announced(session: AsyncSession) -> None:
         await asyncio.wait({task}, timeout=2 * hub.settings.redis_timeout_ms / 1000)
 
 
-# Set in session.info while the session is part of a request's transaction that the request
-# begins and ends itself (app/db/request.py). The session's own commit then only releases a
-# savepoint, so its invalidations wait for `outer_committed` instead.
-OUTER = "parley.cache.outer"
+# A session in a request's transaction (app/db/request.py) commits only a savepoint: its
+# invalidations wait for the request's COMMIT (`request_committed`) instead.
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    if not session.info.get(OUTER):
+    if request_driver(session) is None:
         _announce(session)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     # The outermost transaction ended without a commit (after one, nothing is pending).
-    if transaction.parent is None and not session.info.get(OUTER):
+    if transaction.parent is None and request_driver(session) is None:
         session.info.pop(_PENDING, None)
 
 
-def outer_began(session: AsyncSession) -> None:
-    """`session` joins a transaction its request begins and ends itself."""
-    session.info[OUTER] = True
-
-
-def outer_committed(session: AsyncSession) -> None:
+def request_committed(session: AsyncSession) -> None:
     """The request's transaction committed: send the invalidations its services asked for."""
     _announce(session.sync_session)
 
 
-def outer_ended(session: AsyncSession) -> None:
-    """The request's transaction ended (committed or not): what is still pending is dropped,
-    and the session's own transactions from now on are whole ones again."""
+def request_ended(session: AsyncSession) -> None:
+    """The request's transaction ended, committed or not: what is still pending is dropped."""
     session.info.pop(_PENDING, None)
-    session.info.pop(OUTER, None)
 
 
 def _announce(session: Session) -> None:

@@ -17,7 +17,7 @@ tenant, under the same row-level security; an ORM-using request pays two short s
 (SAVEPOINT, RELEASE) for it.
 
 The cache's invalidations wait for the request's COMMIT, not the session's (which only
-releases the savepoint): see `app.cache.commit.outer_committed`.
+releases the savepoint): see `app.cache.commit.request_committed`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import asyncpg
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.cache.commit import outer_began, outer_committed, outer_ended
+from app.cache.commit import request_committed, request_ended
 from app.db.raw import REQUEST_DRIVER
 
 
@@ -39,14 +39,13 @@ class RequestTransaction:
     transaction still open (an error, a cancellation) is rolled back, and the connection goes
     back to the pool, or is discarded when its state is unknown."""
 
-    __slots__ = ("_connection", "_driver", "_open", "_transaction", "session")
+    __slots__ = ("_connection", "_driver", "_transaction", "session")
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.session = sessions()
         self._connection: AsyncConnection | None = None
         self._driver: asyncpg.Connection | None = None
         self._transaction: asyncpg.transaction.Transaction | None = None
-        self._open = False
 
     async def __aenter__(self) -> AsyncSession:
         engine = self.session.bind
@@ -73,10 +72,8 @@ class RequestTransaction:
         except BaseException:
             await asyncio.shield(self._release(broken=True))
             raise
-        self._open = True
         self.session.bind = connection
         self.session.info[REQUEST_DRIVER] = driver
-        outer_began(self.session)
         return self.session
 
     async def commit(self) -> None:
@@ -88,24 +85,30 @@ class RequestTransaction:
 
     async def rollback(self) -> None:
         """ROLLBACK everything the request did; its pending invalidations are dropped."""
-        if self.session.sync_session.in_transaction():
-            await self.session.rollback()  # the ORM's savepoint first: asyncpg tracks it
-        await self._end(commit=False)
+        try:
+            if self.session.sync_session.in_transaction():
+                await self.session.rollback()  # the ORM's savepoint first: asyncpg tracks it
+        finally:
+            await self._end(commit=False)
 
     async def _end(self, *, commit: bool) -> None:
         assert self._transaction is not None
-        self._open = False
         # Statements after this (the outbox's cleanup) run in transactions of their own,
         # begun by the session as anywhere else.
         self.session.info.pop(REQUEST_DRIVER, None)
         try:
             if commit:
                 await self._transaction.commit()
-                outer_committed(self.session)
+                request_committed(self.session)
             elif not self._transaction_lost():
                 await self._transaction.rollback()
         finally:
-            outer_ended(self.session)
+            request_ended(self.session)
+
+    @property
+    def _open(self) -> bool:
+        # Begun and not yet ended: the session carries the driver only meanwhile.
+        return REQUEST_DRIVER in self.session.info
 
     def _transaction_lost(self) -> bool:
         # SQLAlchemy closes a connection whose statement was interrupted (a resolver cancelled
@@ -131,9 +134,6 @@ class RequestTransaction:
                 await self.rollback()
             except Exception:
                 broken = True  # the connection's state is unknown: discard it
-                self._open = False
-                outer_ended(self.session)
-                self.session.info.pop(REQUEST_DRIVER, None)
         await self._release(broken=broken)
 
     def _returns_as_is(self) -> bool:
@@ -154,16 +154,15 @@ class RequestTransaction:
             _sync(self._connection).close()  # back to the pool, without a greenlet switch
 
     async def _release(self, *, broken: bool) -> None:
-        session, connection = self.session, self._connection
-        if session.sync_session.in_transaction():
-            await session.close()
-        else:
-            session.sync_session.close()
-        if connection is None:
+        if self.session.sync_session.in_transaction():
+            await self.session.close()
+        if not broken and self._returns_as_is():
+            self._return_now()
             return
-        if broken or not self._returns_as_is():
-            await connection.invalidate()
-        await connection.close()
+        self.session.sync_session.close()
+        if self._connection is not None:
+            await self._connection.invalidate()
+            await self._connection.close()
 
 
 def _sync(connection: AsyncConnection) -> Connection:
