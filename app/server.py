@@ -55,8 +55,9 @@ def tune_gc(gen0_threshold: int) -> None:
     several times per request and kept rescanning what a busy process holds in flight.
     Too high a threshold costs the tail instead, as each collection then pauses longer:
     op1's p99 at 8 clients was 18 ms at 5,000, 22 ms at 20,000 and 58 ms at 100,000, at
-    the same throughput. docs/BENCHMARKS.md has the A/B figures (ops/bench/graphql_path.py). Older
-    generations keep their ratios, so cyclic garbage is still collected."""
+    the same throughput (A/B figures in docs/BENCHMARKS.md, from
+    ops/bench/graphql_path.py). Older generations keep their ratios, so cyclic garbage is
+    still collected."""
     if gen0_threshold <= 0:
         return
     gc.collect()

@@ -8,9 +8,7 @@ own connection-level errors too.
 
 from __future__ import annotations
 
-from asyncpg.exceptions import (
-    InterfaceError as DriverInterfaceError,
-)
+from asyncpg.exceptions import InterfaceError as DriverInterfaceError
 from asyncpg.exceptions import (
     InternalClientError,
     OperatorInterventionError,

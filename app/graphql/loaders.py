@@ -73,10 +73,7 @@ def loaded_now(
         and not future.cancelled()
         and future.exception() is None
     ):
-        value = convert(future.result())
-        if converted is not None:
-            converted[memo_key] = value
-        return value
+        return _convert_once(converted, memo_key, convert, future.result())
     return NOT_LOADED
 
 
@@ -111,11 +108,18 @@ async def _later(
     convert: Callable[[T], R],
     converted: dict[tuple[object, Hashable, object], Any] | None,
 ) -> R:
-    value = await loader.load(key)
+    # Items that waited for the same key in one batch share one conversion too.
+    return _convert_once(converted, (loader, key, convert), convert, await loader.load(key))
+
+
+def _convert_once(
+    converted: dict[tuple[object, Hashable, object], Any] | None,
+    memo_key: tuple[object, Hashable, object],
+    convert: Callable[[T], R],
+    value: T,
+) -> R:
     if converted is None:
         return convert(value)
-    # Items that waited for the same key in one batch share one conversion too.
-    memo_key = (loader, key, convert)
     if memo_key not in converted:
         converted[memo_key] = convert(value)
     known: R = converted[memo_key]
