@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from app.b64 import urlsafe_text
 from app.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -36,7 +37,7 @@ class Page(Generic[T]):
 
 def encode_cursor(value: uuid.UUID) -> str:
     """An opaque cursor for a position."""
-    return base64.urlsafe_b64encode(b"c:" + value.bytes).decode().rstrip("=")
+    return urlsafe_text(b"c:" + value.bytes)
 
 
 def decode_cursor(cursor: str) -> uuid.UUID:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,11 +39,10 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loaders: Loaders | None = None
 
-    @asynccontextmanager
-    async def db(self) -> AsyncIterator[AsyncSession]:
-        """The request's session, held exclusively for the block."""
-        async with self._lock:
-            yield self.session
+    def db(self) -> Held:
+        """`async with context.db() as session`: the request's session, held exclusively
+        for the block."""
+        return Held(self._lock, self.session)
 
     @property
     def loaders(self) -> Loaders:
@@ -54,6 +52,29 @@ class Context:
 
             self._loaders = Loaders(self)
         return self._loaders
+
+
+class Held:
+    """The session under the request's lock (a plain class: most resolvers enter one, and
+    a generator-based context manager costs several calls more)."""
+
+    __slots__ = ("_lock", "_session")
+
+    def __init__(self, lock: asyncio.Lock, session: AsyncSession) -> None:
+        self._lock = lock
+        self._session = session
+
+    async def __aenter__(self) -> AsyncSession:
+        await self._lock.acquire()
+        return self._session
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._lock.release()
 
 
 Info = StrawberryInfo[Context, None]

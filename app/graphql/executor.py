@@ -48,9 +48,13 @@ from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
 # A simple resolver returning objects: its field, the Child of its type, and what it loads
 # when it is a loaded field
 _Direct = tuple[GraphQLField, Child, Loaded | None]
+# The collected selection of a child's object type and its plan, once worked out (None
+# before, _DEFERRED when the selection defers something: graphql-core's path then).
+_Sub = list[Any]
 # response name, its field group, and how to read it: a plain leaf, a plain child, a simple
-# resolver returning objects, or none of these
-_Step = tuple[str, Any, Leaf | None, Child | None, _Direct | None]
+# resolver returning objects, or none of these; and the child's selection, memoised
+_Step = tuple[str, Any, Leaf | None, Child | None, _Direct | None, _Sub]
+_DEFERRED: Any = object()
 
 
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -61,7 +65,9 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # graphql-core hands every object of a list the same grouped field set: how each of
         # its fields is read is decided once per request (keyed by identity, the set kept
-        # alive with its plan so the id cannot be reused).
+        # alive with its plan so the id cannot be reused). A child field's step also keeps
+        # its object's selection and plan, so the objects of a list (and their children)
+        # reach them without collecting or looking anything up again.
         self._plans: dict[int, tuple[Any, list[_Step]]] = {}
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step]:
@@ -75,11 +81,11 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             resolve = field.resolve if field is not None else None
             leaf, child, direct, loaded = marks_of(resolve)  # unmarked when there is no field
             call = (field, direct, loaded) if direct is not None else None
-            plan.append((response_name, details, leaf, child, call))
+            plan.append((response_name, details, leaf, child, call, [None]))
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
-    def execute_fields(  # noqa: PLR0912 - each kind of field inline: a call per field is the cost saved
+    def execute_fields(
         self,
         parent_type: GraphQLObjectType,
         source_value: Any,
@@ -93,25 +99,34 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
+        plan = self._plan(parent_type, grouped_field_set)
+        return self._run_plan(parent_type, source_value, path, plan, position_context)
+
+    def _run_plan(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        plan: list[_Step],
+        position_context: Any = None,
+    ) -> Any:
+        """The fields of one object by its plan (only without field middleware, which
+        execute_fields has checked before any plan runs)."""
         results: dict[str, Any] = {}
         pending: list[str] = []
         is_awaitable = self.is_awaitable
         try:
-            plan = self._plan(parent_type, grouped_field_set)
-            for response_name, details, leaf, child, direct in plan:
+            for step in plan:
+                response_name, details, leaf, child, direct, _sub = step
                 if leaf is not None:
                     value = _read_leaf(source_value, leaf)
                     if value is not Undefined:
                         results[response_name] = value
                         continue
                 if child is not None:
-                    result = self._execute_child(
-                        child, parent_type, source_value, details, path, response_name
-                    )
+                    result = self._execute_child(step, child, parent_type, source_value, path)
                 elif direct is not None:
-                    result = self._execute_direct(
-                        direct, parent_type, source_value, details, path, response_name
-                    )
+                    result = self._execute_direct(step, direct, parent_type, source_value, path)
                 else:
                     result = Undefined
                 if result is Undefined:
@@ -138,31 +153,40 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _execute_child(
         self,
+        step: _Step,
         child: Child,
         parent_type: GraphQLObjectType,
         source: Any,
-        details: Any,
         path: Path | None,
-        response_name: str,
     ) -> Any:
         """A plain object or list-of-objects field, or Undefined for the ordinary path."""
         value = _child_value(source, child)
         if value is None or value is Undefined:
             return value
-        grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
-        if defer_usages:
+        sub = self._selection(step, child)
+        if sub is _DEFERRED:
             return Undefined
-        field_path = _path((path, response_name, parent_type.name))
-        return self._run_child(child, value, details, field_path, grouped)
+        field_path = _path((path, step[0], parent_type.name))
+        return self._run_child(child, value, step[1], field_path, sub)
+
+    def _selection(self, step: _Step, child: Child) -> Any:
+        """The child's collected selection and its plan (worked out on first use), or
+        _DEFERRED."""
+        memo = step[5]
+        sub = memo[0]
+        if sub is None:
+            grouped, defer_usages, _forbidden = self.collect_subfields(child.type, step[1])
+            sub = _DEFERRED if defer_usages else self._plan(child.type, grouped)
+            memo[0] = sub
+        return sub
 
     def _execute_direct(  # noqa: PLR0911 - each way the field completes, in order
         self,
+        step: _Step,
         direct: _Direct,
         parent_type: GraphQLObjectType,
         source: Any,
-        details: Any,
         path: Path | None,
-        response_name: str,
     ) -> Any:
         """A simple resolver returning an object (or a list of them): called here, and the
         object's selection run directly when it has the expected shape; anything else (an
@@ -171,21 +195,22 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         already holds is not even called: the value is read from the loader. Undefined
         (before the resolver runs) for a deferred selection."""
         field, child, loaded = direct
-        grouped, defer_usages, _forbidden = self.collect_subfields(child.type, details)
-        if defer_usages:
+        sub = self._selection(step, child)
+        if sub is _DEFERRED:
             return Undefined
-        field_path = _path((path, response_name, parent_type.name))
+        details = step[1]
+        field_path = _path((path, step[0], parent_type.name))
         held = Undefined if loaded is None else self._held(loaded, child, source)
         if held is None:
             return None
         if held is not Undefined:
-            return self._run_child(child, held, details, field_path, grouped)
+            return self._run_child(child, held, details, field_path, sub)
         return_type = field.type
         info = self.build_resolve_info(field, to_nodes(details), parent_type, field_path)
         try:
             value = field.resolve(source, info)  # type: ignore[misc] # marked: set
             if value is not None and _expected(child, value):
-                return self._run_child(child, value, details, field_path, grouped)
+                return self._run_child(child, value, details, field_path, sub)
             if self.is_awaitable(value):
                 return self.complete_awaitable_value(
                     return_type, details, info, field_path, value, None
@@ -219,16 +244,16 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return value
 
     def _run_child(
-        self, child: Child, value: Any, details: Any, field_path: Path, grouped: Any
+        self, child: Child, value: Any, details: Any, field_path: Path, plan: list[_Step]
     ) -> Any:
         """The selection of a checked object (or list of them); an error inside is located
         at the field and nulls it, as graphql-core's completion does."""
         return_type = child.field_type
         try:
             if child.item_nullable is None:
-                completed = self.execute_fields(child.type, value, field_path, grouped, None)
+                completed = self._run_plan(child.type, value, field_path, plan)
             else:
-                completed = self._execute_items(child, value, details, field_path, grouped)
+                completed = self._execute_items(child, value, details, field_path, plan)
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, details, field_path)
             return None
@@ -237,7 +262,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return completed
 
     def _execute_items(
-        self, child: Child, items: Any, details: Any, path: Path, grouped: Any
+        self, child: Child, items: Any, details: Any, path: Path, plan: list[_Step]
     ) -> Any:
         """Each object of a list, like graphql-core's list completion: an error in an item
         nulls that item when the item type allows it, else the whole list."""
@@ -253,7 +278,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     continue
                 item_path = _path((path, index, None))
                 try:
-                    result = self.execute_fields(type_, item, item_path, grouped, None)
+                    result = self._run_plan(type_, item, item_path, plan)
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, details, item_path)
                     result = None

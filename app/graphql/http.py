@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -218,8 +219,12 @@ async def parse_request(
 
 def _workspace_header(request: Request[Any, Any, Any]) -> uuid.UUID | None:
     raw = request.headers.get("x-workspace-id")
-    if not raw:
-        return None
+    return _workspace_id(raw) if raw else None
+
+
+# A dashboard sends the same workspace id on every request (a refusal is not remembered).
+@lru_cache(maxsize=1024)
+def _workspace_id(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:

@@ -15,9 +15,8 @@ from typing import Any
 
 import strawberry
 
+from app.b64 import urlsafe_text
 from app.errors import ValidationFailed
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @strawberry.interface(description="An object with a globally unique, opaque id.")
@@ -29,9 +28,7 @@ class Node:
 
 def to_global_id(type_name: str, value: uuid.UUID) -> strawberry.ID:
     """Encode a type name and row id as an opaque id."""
-    # base64.urlsafe_b64encode, without its two Python calls: a page has dozens of ids.
-    encoded = binascii.b2a_base64(f"{type_name}:{value}".encode(), newline=False)
-    return encoded.translate(_URLSAFE).decode().rstrip("=")  # type: ignore[return-value]
+    return urlsafe_text(f"{type_name}:{value}".encode())  # type: ignore[return-value]
 
 
 def from_global_id(

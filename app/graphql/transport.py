@@ -9,6 +9,7 @@ a client that accepts neither gets 406.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 JSON = "application/json"
@@ -85,6 +86,8 @@ def _ranges(accept: str) -> list[tuple[str, float]]:
     return ranges
 
 
+# Clients send the same few Accept headers on every request.
+@lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an Accept header, or None when nothing offered fits.
 

@@ -41,6 +41,8 @@ def client_ip(
     return _valid(address)
 
 
+# Every request normalises its peer's address; a server sees the same few again and again.
+@lru_cache(maxsize=4096)
 def _valid(address: str | None) -> str | None:
     if address is None:
         return None

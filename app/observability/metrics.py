@@ -269,10 +269,23 @@ def path_label(path: str) -> str:
     return segment if segment in _KNOWN_PATHS else OTHER
 
 
+# Each series' child, by its metric and label values: `labels()` takes a lock and builds its
+# key on every call, and a request records four series. Bounded as the label values are.
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _series(metric: Any, *values: str) -> Any:
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 def http_request(method: str, path: str, status: int) -> None:
     """Count a finished HTTP request."""
     method = method if method in ("GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE") else OTHER
-    HTTP_REQUESTS.labels(method, path_label(path), str(status)).inc()
+    _series(HTTP_REQUESTS, method, path_label(path), str(status)).inc()
 
 
 def graphql_operation(
@@ -280,10 +293,10 @@ def graphql_operation(
 ) -> None:
     """Record one GraphQL operation: its outcome, latency and the codes of its errors."""
     name = operation_label(operation)
-    GRAPHQL_OPERATIONS.labels(name, kind, outcome).inc()
-    GRAPHQL_LATENCY.labels(name, kind).observe(seconds)
+    _series(GRAPHQL_OPERATIONS, name, kind, outcome).inc()
+    _series(GRAPHQL_LATENCY, name, kind).observe(seconds)
     for code in codes:
-        GRAPHQL_ERRORS.labels(code).inc()
+        _series(GRAPHQL_ERRORS, code).inc()
 
 
 def db_unavailable() -> None:
