@@ -27,6 +27,7 @@ from app.graphql.knowledge.mutations import KnowledgeMutation
 from app.graphql.knowledge.queries import KnowledgeQuery
 from app.graphql.leads.mutations import LeadsMutation
 from app.graphql.leads.queries import LeadsQuery
+from app.graphql.names import RememberedNames
 from app.graphql.node import Node, resolve_node
 from app.graphql.pipeline import Pipeline
 from app.graphql.protection import Protection
@@ -143,7 +144,9 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         subscription=Subscription,
         extensions=extensions,
         execution_context_class=ParleyExecutionContext,
-        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
+        config=StrawberryConfig(
+            auto_camel_case=True, name_converter=RememberedNames(), scalar_map=SCALARS
+        ),
     )
     schema.pipeline = pipeline
     direct_plain_fields(schema)
