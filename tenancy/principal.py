@@ -19,11 +19,15 @@ class Role(StrEnum):
     @property
     def rank(self) -> int:
         """Higher ranks include the powers of lower ones."""
-        return {Role.OWNER: 3, Role.ADMIN: 2, Role.MEMBER: 1}[self]
+        return _RANKS[self]
 
     def at_least(self, other: Role) -> bool:
         """True when this role has every power of `other`."""
-        return self.rank >= other.rank
+        return _RANKS[self] >= _RANKS[other]
+
+
+# Built once: every authenticated request compares roles.
+_RANKS = {Role.OWNER: 3, Role.ADMIN: 2, Role.MEMBER: 1}
 
 
 class PrincipalKind(StrEnum):
