@@ -271,6 +271,8 @@ def path_label(path: str) -> str:
 
 # Each series' child, by its metric and label values: `labels()` takes a lock and builds its
 # key on every call, and a request records four series. Bounded as the label values are.
+# Nothing removes a series from these metrics (a removed child would go on counting here,
+# unseen).
 _children: dict[tuple[Any, ...], Any] = {}
 
 
