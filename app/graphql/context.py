@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,13 +67,8 @@ class Held:
         await self._lock.acquire()
         return self._session
 
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._lock.release()
+    async def __aexit__(self, *_exc: object) -> None:
+        self._lock.release()  # whatever ended the block
 
 
 Info = StrawberryInfo[Context, None]

@@ -347,6 +347,35 @@ async def test_plain_objects_skip_graphql_cores_field_execution() -> None:
     assert executed == ["Shelf.later", "Shelf.later"]
 
 
+async def test_each_child_selection_is_collected_once_per_request() -> None:
+    """The objects of a list share their field's selection and plan: worked out for the
+    first object, then reached from the field's step (results as graphql-core's)."""
+    collected: list[str] = []
+
+    class Counting(ParleyExecutionContext):
+        def collect_subfields(self, return_type: Any, details: Any) -> Any:
+            collected.append(f"{return_type.name}:{details[0].node.name.value}")
+            return super().collect_subfields(return_type, details)
+
+    query = "{ room { shelves { name tags { weight } picked { label } maybeTags { label } } } }"
+    schema = strawberry.Schema(query=Query, execution_context_class=Counting)
+    direct_plain_fields(schema)
+    stock, _ = _schemas()
+    result = await schema.execute(query)
+    expected = await stock.execute(query)
+    assert result.errors is None
+    assert result.data == expected.data
+    assert result.data is not None
+    assert len(result.data["room"]["shelves"]) == 2  # so a per-object collection would show
+    assert sorted(collected) == [
+        "Room:room",
+        "Shelf:shelves",
+        "Tag:maybeTags",
+        "Tag:picked",
+        "Tag:tags",
+    ]
+
+
 def test_simple_resolvers_returning_objects_are_marked_direct() -> None:
     _, fast = _schemas()
     fields = fast._schema.type_map["Shelf"].fields  # type: ignore[union-attr]
