@@ -270,7 +270,8 @@ def path_label(path: str) -> str:
 
 
 # Each series' child, by its metric and label values: `labels()` takes a lock and builds its
-# key on every call, and a request records four series. Bounded as the label values are.
+# key on every call, and a request records several series, so every recording here goes
+# through `_series`. It holds no more than the registry already does (one entry per child).
 # Nothing removes a series from these metrics (a removed child would go on counting here,
 # unseen).
 _children: dict[tuple[Any, ...], Any] = {}
@@ -308,13 +309,13 @@ def db_unavailable() -> None:
 
 def db_route(target: str, reason: str) -> None:
     """A transaction was sent to `target` (primary or replica) for `reason`."""
-    DB_ROUTES.labels(target, reason).inc()
+    _series(DB_ROUTES, target, reason).inc()
 
 
-# What this process last wrote to each pool gauge (by the gauge's id and the pool's name): a
+# What this process last wrote to each pool gauge (by the gauge and the pool's name): a
 # write takes a lock (and a file in multi-process mode), so one that would not change the
 # value is skipped.
-_pool_written: dict[tuple[int, str], float] = {}
+_pool_written: dict[tuple[Gauge, str], float] = {}
 
 
 def instrument_engine(engine: Any, pool_name: str) -> None:
@@ -323,7 +324,7 @@ def instrument_engine(engine: Any, pool_name: str) -> None:
     from sqlalchemy import event
 
     pool = engine.sync_engine.pool
-    checked_out = DB_POOL_CHECKED_OUT.labels(pool_name)
+    checked_out = _series(DB_POOL_CHECKED_OUT, pool_name)
     read_size = getattr(pool, "size", lambda: 0)
     read_overflow = getattr(pool, "overflow", lambda: 0)
 
@@ -353,27 +354,27 @@ def instrument_engine(engine: Any, pool_name: str) -> None:
 
 
 def _set_if_moved(gauge: Gauge, pool_name: str, value: float) -> None:
-    key = (id(gauge), pool_name)
+    key = (gauge, pool_name)
     if _pool_written.get(key) != value:
         _pool_written[key] = value
-        gauge.labels(pool_name).set(value)
+        _series(gauge, pool_name).set(value)
 
 
 def queue_depth(queue: str, depth: int) -> None:
     """The number of jobs waiting in `queue`."""
-    QUEUE_DEPTH.labels(queue).set(depth)
+    _series(QUEUE_DEPTH, queue).set(depth)
 
 
 def job_started(function: str) -> None:
     """A job began running."""
-    JOBS_IN_PROGRESS.labels(function).inc()
+    _series(JOBS_IN_PROGRESS, function).inc()
 
 
 def job_finished(function: str, outcome: str, seconds: float) -> None:
     """A job run ended with `outcome` (success, failure, retry, cancelled)."""
-    JOBS_IN_PROGRESS.labels(function).dec()
-    JOBS.labels(function, outcome).inc()
-    JOB_DURATION.labels(function).observe(seconds)
+    _series(JOBS_IN_PROGRESS, function).dec()
+    _series(JOBS, function, outcome).inc()
+    _series(JOB_DURATION, function).observe(seconds)
 
 
 def outbox_depth(depth: int) -> None:
@@ -385,27 +386,27 @@ def outbox_jobs(path: str, outcome: str, count: int = 1) -> None:
     """`count` outbox jobs were handed to arq ("delivered") or left for later ("left") by
     `path` ("request" right after commit, or "relay")."""
     if count:
-        OUTBOX_JOBS.labels(path, outcome).inc(count)
+        _series(OUTBOX_JOBS, path, outcome).inc(count)
 
 
 def rate_limit_refused(limit: str) -> None:
     """A request was refused by the rate limit named `limit`."""
-    RATE_LIMIT_REFUSALS.labels(limit).inc()
+    _series(RATE_LIMIT_REFUSALS, limit).inc()
 
 
 def cache_lookup(cache: str, hit: bool) -> None:
     """A look-up in the cache named `cache`."""
-    CACHE_LOOKUPS.labels(cache, "hit" if hit else "miss").inc()
+    _series(CACHE_LOOKUPS, cache, "hit" if hit else "miss").inc()
 
 
 def hot_cache_lookup(cache: str, tier: str) -> None:
     """A look-up in the two-level cache `cache`, answered by `tier` (local, redis, database)."""
-    HOT_CACHE_LOOKUPS.labels(cache, tier).inc()
+    _series(HOT_CACHE_LOOKUPS, cache, tier).inc()
 
 
 def hot_cache_invalidation(cache: str) -> None:
     """An entry of the two-level cache `cache` was invalidated."""
-    HOT_CACHE_INVALIDATIONS.labels(cache).inc()
+    _series(HOT_CACHE_INVALIDATIONS, cache).inc()
 
 
 def hot_cache_redis_error() -> None:
@@ -423,22 +424,22 @@ def model_call(
     output_tokens: int = 0,
 ) -> None:
     """One call to a model provider: latency, outcome and the tokens it used."""
-    MODEL_REQUESTS.labels(model, operation, outcome).inc()
-    MODEL_LATENCY.labels(model, operation).observe(seconds)
+    _series(MODEL_REQUESTS, model, operation, outcome).inc()
+    _series(MODEL_LATENCY, model, operation).observe(seconds)
     if input_tokens:
-        MODEL_TOKENS.labels(model, "input").inc(input_tokens)
+        _series(MODEL_TOKENS, model, "input").inc(input_tokens)
     if output_tokens:
-        MODEL_TOKENS.labels(model, "output").inc(output_tokens)
+        _series(MODEL_TOKENS, model, "output").inc(output_tokens)
 
 
 def webhook_event(provider: str, event_type: str, outcome: str) -> None:
     """An incoming webhook event and what became of it."""
-    WEBHOOK_EVENTS.labels(provider, event_type, outcome).inc()
+    _series(WEBHOOK_EVENTS, provider, event_type, outcome).inc()
 
 
 def webhook_signature_invalid(provider: str) -> None:
     """A webhook delivery whose signature did not verify."""
-    WEBHOOK_SIGNATURE_INVALID.labels(provider).inc()
+    _series(WEBHOOK_SIGNATURE_INVALID, provider).inc()
 
 
 def login_failed() -> None:
@@ -448,7 +449,7 @@ def login_failed() -> None:
 
 def cross_tenant_refused(credential: str) -> None:
     """Credentials of one workspace were presented for another (`credential`: user, secret_key)."""
-    CROSS_TENANT_REFUSALS.labels(credential).inc()
+    _series(CROSS_TENANT_REFUSALS, credential).inc()
 
 
 def origin_refused() -> None:
