@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from app.b64 import urlsafe_text
+from app.b64 import urlsafe_bytes, urlsafe_text
 from app.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -43,7 +42,7 @@ def encode_cursor(value: uuid.UUID) -> str:
 def decode_cursor(cursor: str) -> uuid.UUID:
     """The position a cursor names, or a VALIDATION error."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        raw = urlsafe_bytes(cursor)
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 18 or not raw.startswith(b"c:"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -16,6 +15,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from app.b64 import urlsafe_text
 from app.cache.local import LocalTier
 from app.config import AuthSettings
 
@@ -244,7 +244,7 @@ class VisitorTokens:
 
     def _visitor_mac(self, workspace_id: uuid.UUID, raw: str) -> str:
         mac = hmac.new(self._visitor_key, f"{workspace_id}:{raw}".encode(), hashlib.sha256)
-        return b64url(mac.digest()[:16])
+        return urlsafe_text(mac.digest()[:16])
 
     def new_visitor_id(self, workspace_id: uuid.UUID) -> str:
         """A fresh anonymous visitor id, signed so a browser cannot pick someone else's."""
@@ -268,7 +268,7 @@ class VisitorTokens:
         """The secret a customer's server uses to sign its users' ids for this key (derived,
         never stored; a new version replaces it)."""
         mac = hmac.new(self._identity_key, f"{key_id}:{version}".encode(), hashlib.sha256)
-        return "wis_" + b64url(mac.digest())
+        return "wis_" + urlsafe_text(mac.digest())
 
     def verify_identity(
         self, key_id: uuid.UUID, version: int, user_id: str, signature: str
@@ -278,11 +278,6 @@ class VisitorTokens:
             self.identity_secret(key_id, version).encode(), user_id.encode(), hashlib.sha256
         ).hexdigest()
         return hmac.compare_digest(expected, signature.strip().lower())
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded URL-safe base64."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 class Security:

@@ -7,7 +7,6 @@ that never existed.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,7 +14,7 @@ from typing import Any
 
 import strawberry
 
-from app.b64 import urlsafe_text
+from app.b64 import urlsafe_bytes, urlsafe_text
 from app.errors import ValidationFailed
 
 
@@ -36,7 +35,7 @@ def from_global_id(
 ) -> tuple[str, uuid.UUID]:
     """Decode an opaque id; a VALIDATION error when malformed or of the wrong type."""
     try:
-        raw = base64.urlsafe_b64decode(global_id + "=" * (-len(global_id) % 4)).decode()
+        raw = urlsafe_bytes(global_id).decode()
         type_name, _, value = raw.partition(":")
         parsed = uuid.UUID(value)
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
