@@ -125,25 +125,13 @@ class StatementLog:
 @pytest.fixture
 def sql_log(state: AppState) -> Iterator[StatementLog]:
     """Record every statement sent to PostgreSQL by the app (query-count tests)."""
-    from sqlalchemy import event
-
-    from app.db import raw
+    from tests.support.statements import observing
 
     log = StatementLog()
 
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+    def record(statement: str) -> None:
         if log.recording:
             log.statements.append(statement)
 
-    def record_driver(statement: str) -> None:
-        if log.recording:
-            log.statements.append(statement)
-
-    engine = state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    raw.statement_observers.append(record_driver)  # hot reads that skip SQLAlchemy
-    try:
+    with observing(state.engine, record):
         yield log
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        raw.statement_observers.remove(record_driver)

@@ -9,28 +9,15 @@ from collections.abc import Iterator
 from app.config import ApiSettings
 from tests.app.protect.conftest import MakeApp, ProtectedApp, limits
 from tests.support.factories import Factory
+from tests.support.statements import observing
 
 
 @contextlib.contextmanager
 def recorded_statements(app: ProtectedApp) -> Iterator[list[str]]:
     """The SQL the app sends while the block runs, through SQLAlchemy or on the driver."""
-    from sqlalchemy import event
-
-    from app.db import raw
-
     statements: list[str] = []
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    raw.statement_observers.append(statements.append)
-    try:
+    with observing(app.state.engine, statements.append):
         yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-        raw.statement_observers.remove(statements.append)
 
 
 GR = "application/graphql-response+json"
