@@ -13,12 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_named_type,
+)
+from graphql.execution.values import VariableValues, get_argument_values
 
 from app.graphql.memo import IdentityMemo
 
 # (the first field node, path) -> the answer
 _answers: IdentityMemo[bool] = IdentityMemo(4096)
+# (the first field node, path) -> the field nodes found there
+_nodes: IdentityMemo[tuple[FieldNode, ...]] = IdentityMemo(4096)
 
 
 def selects(info: Any, *path: str) -> bool:
@@ -31,12 +42,54 @@ def selects(info: Any, *path: str) -> bool:
     known = _answers.get((nodes[0],), path)
     if known is not None:
         return known
-    answer = _walk(nodes, path, raw.fragments)
+    answer = bool(_walk(nodes, path, raw.fragments))
     _answers.put((nodes[0],), path, answer)
     return answer
 
 
-def _walk(nodes: Iterable[FieldNode], path: tuple[str, ...], fragments: dict[str, Any]) -> bool:
+def arguments(info: Any, *path: str) -> dict[str, Any] | None:
+    """The arguments (GraphQL names, variables applied, defaults filled in) of the field at
+    `path` below the current one, when the operation asks for it with one set of arguments
+    (however many times, through fragments); None when it does not ask for it, or asks with
+    several (aliases). For a resolver that fetches what that field will load."""
+    raw = getattr(info, "_raw_info", info)
+    first: FieldNode = raw.field_nodes[0]
+    found = _nodes.get((first,), path)
+    if found is None:
+        found = tuple(_walk(raw.field_nodes, path, raw.fragments))
+        _nodes.put((first,), path, found)
+    if not found:
+        return None
+    definition = _definition(raw, path)
+    if definition is None:
+        return None
+    variables = raw.variable_values
+    if isinstance(variables, dict):  # Strawberry's executor gives the coerced values alone
+        variables = VariableValues(sources={}, coerced=variables)
+    try:
+        answers = [get_argument_values(definition, node, variables) for node in found]
+    except GraphQLError:  # the field itself will report it
+        return None
+    return answers[0] if all(answer == answers[0] for answer in answers) else None
+
+
+def _definition(raw: Any, path: tuple[str, ...]) -> Any:
+    # The field definition at `path` from the current field's type (object types only: an
+    # interface's field could resolve differently per type).
+    definition = None
+    kind = get_named_type(raw.return_type)
+    for name in path:
+        if not isinstance(kind, GraphQLObjectType) or name not in kind.fields:
+            return None
+        definition = kind.fields[name]
+        kind = get_named_type(definition.type)
+    return definition
+
+
+def _walk(
+    nodes: Iterable[FieldNode], path: tuple[str, ...], fragments: dict[str, Any]
+) -> list[FieldNode]:
+    # The field nodes at `path` (GraphQL names), through fragments.
     level = list(nodes)
     for name in path:
         level = [
@@ -46,8 +99,8 @@ def _walk(nodes: Iterable[FieldNode], path: tuple[str, ...], fragments: dict[str
             if field.name.value == name
         ]
         if not level:
-            return False
-    return True
+            return []
+    return level
 
 
 def _fields(

@@ -179,20 +179,16 @@ class ChunkView:
     token_count: int
 
 
-@functools.cache
-def _first_chunks(after: bool) -> DriverStatement:
-    """Chunk pages of several documents in one statement: for each document id, its first
-    `limit` chunks by position (after the cursor's), read from the unique index on
-    (workspace, document, model, position) without touching the rest of its chunks."""
+def _chunk_page(document_id: Any, after: bool) -> Any:
+    """A lateral subquery: the first `limit` chunks by position of the document `document_id`
+    (a column of the enclosing statement), after the cursor's when `after`, read from the
+    unique index on (workspace, document, model, position) without touching the rest of its
+    chunks. Only the workspace's current embedding model counts (a switch in progress writes
+    a second set). Columns in `ChunkView`'s order."""
     current = (
         select(KnowledgeBase.embedding_model)
         .where(KnowledgeBase.workspace_id == bindparam("workspace_id"))
         .scalar_subquery()
-    )
-    documents = (
-        func.unnest(bindparam("document_ids", type_=ARRAY(PgUUID)))
-        .table_valued("id")
-        .render_derived(name="d")
     )
     page = select(
         Chunk.id,
@@ -203,7 +199,7 @@ def _first_chunks(after: bool) -> DriverStatement:
         Chunk.token_count,
     ).where(
         Chunk.workspace_id == bindparam("workspace_id"),
-        Chunk.document_id == documents.c.id,
+        Chunk.document_id == document_id,
         Chunk.embedding_model == current,
     )
     if after:
@@ -213,16 +209,25 @@ def _first_chunks(after: bool) -> DriverStatement:
             .scalar_subquery()
         )
         page = page.where(Chunk.position > start)
-    chunks = page.order_by(Chunk.position).limit(bindparam("limit")).lateral("c")
+    return page.order_by(Chunk.position).limit(bindparam("limit")).lateral("c")
+
+
+def _chunk_view(values: Sequence[Any]) -> ChunkView:
+    """A `ChunkView` of the six columns of `_chunk_page`, in order."""
+    return ChunkView(values[0], values[1], values[2], list(values[3]), values[4], values[5])
+
+
+@functools.cache
+def _first_chunks(after: bool) -> DriverStatement:
+    """Chunk pages of several documents in one statement (one `_chunk_page` per id)."""
+    documents = (
+        func.unnest(bindparam("document_ids", type_=ARRAY(PgUUID)))
+        .table_valued("id")
+        .render_derived(name="d")
+    )
+    chunks = _chunk_page(documents.c.id, after)
     return driver_statement(
-        select(
-            chunks.c.id,
-            chunks.c.document_id,
-            chunks.c.position,
-            chunks.c.heading_path,
-            chunks.c.content,
-            chunks.c.token_count,
-        )
+        select(*chunks.c)
         .select_from(documents.join(chunks, true()))
         .order_by(chunks.c.document_id, chunks.c.position)
     )
@@ -237,8 +242,8 @@ async def first_chunks(
     after: uuid.UUID | None = None,
 ) -> dict[uuid.UUID, list[ChunkView]]:
     """Up to `limit` chunks of each document in position order, those of the workspace's
-    current embedding model only (a switch in progress writes a second set), after the
-    chunk `after` when given. One query for all the documents."""
+    current embedding model only, after the chunk `after` when given. One query for all the
+    documents."""
     if not document_ids:
         return {}
     rows = await fetch(
@@ -253,17 +258,8 @@ async def first_chunks(
     )
     found: dict[uuid.UUID, list[ChunkView]] = {}
     for row in rows:
-        document_id = row["document_id"]
-        found.setdefault(document_id, []).append(
-            ChunkView(
-                row["id"],
-                document_id,
-                row["position"],
-                list(row["heading_path"]),
-                row["content"],
-                row["token_count"],
-            )
-        )
+        chunk = _chunk_view(row)
+        found.setdefault(chunk.document_id, []).append(chunk)
     return found
 
 
@@ -350,6 +346,46 @@ async def get_document_row(
     return await _one_document(
         session, _DOCUMENT_ROW, {"workspace_id": workspace_id, "document_id": document_id}
     )
+
+
+@functools.cache
+def _document_with_chunks(after: bool) -> DriverStatement:
+    """A document's columns with its first chunk page beside them: one row per chunk (the
+    document's columns repeated), or one row of null chunk columns when it has none."""
+    chunks = _chunk_page(Document.id, after)
+    return driver_statement(
+        select(*_DOCUMENT_COLUMNS, *chunks.c)
+        .outerjoin(chunks, true())
+        .where(
+            Document.workspace_id == bindparam("workspace_id"),
+            Document.id == bindparam("document_id"),
+        )
+        .order_by(chunks.c.position)
+    )
+
+
+async def document_with_chunks(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    limit: int,
+    after: uuid.UUID | None = None,
+) -> tuple[DocumentRow | None, list[ChunkView]]:
+    """`get_document_row` and, in the same statement, what `first_chunks` gives for it: one
+    round trip where the two took two."""
+    rows = await fetch(
+        session,
+        _document_with_chunks(after is not None),
+        {"workspace_id": workspace_id, "document_id": document_id, "after": after, "limit": limit},
+    )
+    if not rows:
+        return None, []
+    width = len(_DOCUMENT_COLUMNS)
+    document = _document_row(tuple(rows[0])[:width])
+    # The chunk columns of a document without chunks are null (the outer join).
+    chunks = [_chunk_view(tuple(row)[width:]) for row in rows if row[width] is not None]
+    return document, chunks
 
 
 async def _one_document(

@@ -510,6 +510,22 @@ async def get_document(
     return await repository.get_document_row(session, workspace_id, document_id)
 
 
+async def get_document_with_chunks(
+    session: AsyncSession,
+    principal: Principal,
+    document_id: uuid.UUID,
+    *,
+    limit: int,
+    after: uuid.UUID | None = None,
+) -> tuple[repository.DocumentRow | None, list[repository.ChunkView]]:
+    """`get_document` and the document's first chunk page as `document_chunks` gives it, in
+    one statement."""
+    workspace_id = principal.require_role(Role.MEMBER)
+    return await repository.document_with_chunks(
+        session, workspace_id, document_id, limit=limit, after=after
+    )
+
+
 async def list_documents(
     session: AsyncSession,
     principal: Principal,

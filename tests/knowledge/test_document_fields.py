@@ -136,3 +136,56 @@ async def test_a_page_joins_its_authors_as_the_loader_reads_them(
         assert paged["Orphan"] is None and paged["Nobody's"] is None
     other = await extractive.factory.tenant("Other")
     assert (await other.gql.query(AUTHORS)).data["documents"]["edges"] == []
+
+
+PAGE_FIELDS = """
+fragment Page on DocumentChunkConnection {
+  edges { cursor node { id position text headingPath tokenCount } }
+  pageInfo { hasNextPage hasPreviousPage endCursor }
+}"""
+# The chunk page once: it comes in the document's own statement (queries.py, chunks_asked).
+JOINED = (
+    "query Joined($id: ID!, $first: Int, $after: String) { document(id: $id) { "
+    "chunks(first: $first, after: $after) { ...Page } } }" + PAGE_FIELDS
+)
+# Twice with different arguments: no single page to join, so both go through the loader.
+LOADED = (
+    "query Loaded($id: ID!, $first: Int, $after: String) { document(id: $id) { "
+    "chunks(first: $first, after: $after) { ...Page } other: chunks(first: 0) { ...Page } } }"
+    + PAGE_FIELDS
+)
+
+
+async def test_a_chunk_page_joined_to_its_document_is_the_page_the_loader_reads(
+    extractive: Stack,
+) -> None:
+    """Every page shape (first page, after a cursor, empty, the default size, an invalid
+    size) answers the same whether it comes with the document or through the loader."""
+    tenant = await extractive.factory.tenant()
+    sections = "\n\n".join(f"## Part {n}\n\n" + f"Sentence {n} about milk. " * 40 for n in range(6))
+    doc = await add_document(tenant, "# Long guide\n\n" + sections)
+    await extractive.drain()
+    first = (await tenant.gql.query(JOINED, {"id": doc["id"], "first": 2})).data["document"]
+    cursor = first["chunks"]["pageInfo"]["endCursor"]
+    assert len(first["chunks"]["edges"]) == 2 and first["chunks"]["pageInfo"]["hasNextPage"]
+    for variables in (
+        {"first": 2},
+        {"first": 3, "after": cursor},
+        {"first": 100, "after": cursor},
+        {"first": 0},
+        {},
+    ):
+        joined = await tenant.gql.query(JOINED, {"id": doc["id"], **variables})
+        loaded = await tenant.gql.query(LOADED, {"id": doc["id"], **variables})
+        assert joined.data["document"]["chunks"] == loaded.data["document"]["chunks"], variables
+    after_cursor = (
+        await tenant.gql.query(JOINED, {"id": doc["id"], "first": 100, "after": cursor})
+    ).data["document"]["chunks"]["edges"]
+    assert [e["node"]["position"] for e in after_cursor] == list(range(2, 2 + len(after_cursor)))
+    assert len(after_cursor) >= 2  # the document has more than four chunks
+    # An invalid page is still the field's own error, whichever way it would have come.
+    for bad in ({"first": 101}, {"first": 2, "after": "not-a-cursor"}):
+        for document in (JOINED, LOADED):
+            result = await tenant.gql.query(document, {"id": doc["id"], **bad})
+            assert result.code == "VALIDATION", (bad, result.body)
+            assert result.errors[0]["path"] == ["document", "chunks"], (bad, result.body)

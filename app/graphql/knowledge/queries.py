@@ -16,6 +16,8 @@ from app.graphql.knowledge.types import (
     FaqEntry,
     KnowledgeBase,
     SearchHit,
+    chunk_key,
+    chunks_asked,
 )
 from app.graphql.lookahead import selects
 from app.graphql.node import decode_id, register_node, to_global_id
@@ -118,9 +120,18 @@ class KnowledgeQuery:
         id: Annotated[strawberry.ID, strawberry.argument(description="The document's id.")],
     ) -> Document | None:
         """A document by id."""
-        value = decode_id(id, "Document")
+        value, principal = decode_id(id, "Document"), info.context.principal
+        page = chunks_asked(info)
         async with info.context.db() as session:
-            doc = await knowledge.get_document(session, info.context.principal, value)
+            if page is None:
+                doc = await knowledge.get_document(session, principal, value)
+            else:
+                # Its first chunk page comes in the same statement, and the chunk loader is
+                # primed with it, so `chunks` answers without a query of its own.
+                doc, chunks = await knowledge.get_document_with_chunks(
+                    session, principal, value, limit=page.limit + 1, after=page.after
+                )
+                info.context.loaders.chunks.prime(chunk_key(value, page), chunks)
         return Document.from_model(doc) if doc and doc.kind != "faq" else None
 
     @strawberry.field(

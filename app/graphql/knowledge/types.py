@@ -9,8 +9,11 @@ from typing import Annotated
 
 import strawberry
 
+from app.errors import ParleyError
 from app.graphql.context import Info
+from app.graphql.knowledge.loaders import ChunkKey
 from app.graphql.loaders import loaded
+from app.graphql.lookahead import arguments
 from app.graphql.node import Node, to_global_id
 from app.graphql.pagination import Connection, connection
 from app.graphql.tenancy.types import User
@@ -18,7 +21,7 @@ from app.knowledge.models import Document as DocumentModel
 from app.knowledge.models import KnowledgeBase as KnowledgeBaseModel
 from app.knowledge.repository import ChunkView, DocumentRow
 from app.knowledge.search import Passage as PassageResult
-from app.pagination import Page, page_request
+from app.pagination import Page, PageRequest, page_request
 
 
 @strawberry.enum(
@@ -128,11 +131,10 @@ class Document(Node):
             str | None, strawberry.argument(description="Cursor to continue after.")
         ] = None,
     ) -> Connection[DocumentChunk]:
-        """Batched through the request's chunk loader: one query for a list of documents."""
+        """Batched through the request's chunk loader: one query for a list of documents (or
+        none, when the document's own query brought the page: `chunks_asked`)."""
         request = page_request(first, after)
-        rows = await info.context.loaders.chunks.load(
-            (self.row_id, request.after, request.limit + 1)
-        )
+        rows = await info.context.loaders.chunks.load(chunk_key(self.row_id, request))
         page = Page(
             items=rows[: request.limit],
             has_next=len(rows) > request.limit,
@@ -253,3 +255,22 @@ class SearchHit:
             keyword_rank=passage.keyword_rank,
             relevant=passage.relevant,
         )
+
+
+def chunk_key(document_id: uuid.UUID, request: PageRequest) -> ChunkKey:
+    """The chunk loader's key for a page of a document's chunks (one more row than the page,
+    to learn whether another follows)."""
+    return (document_id, request.after, request.limit + 1)
+
+
+def chunks_asked(info: Info) -> PageRequest | None:
+    """The page `Document.chunks` will ask for below the current field (which resolves a
+    document), when the operation selects it with one set of valid arguments; else None,
+    and the field loads its page itself (and reports invalid arguments)."""
+    asked = arguments(info, "chunks")
+    if asked is None:
+        return None
+    try:
+        return page_request(asked["first"], asked.get("after"))
+    except ParleyError:
+        return None
