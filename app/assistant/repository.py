@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.assistant.models import Conversation, Message
+from app.db import limits
 from app.pagination import PageRequest
 
 
@@ -63,7 +64,7 @@ async def list_conversations(
         select(Conversation)
         .where(Conversation.workspace_id == workspace_id)
         .order_by(Conversation.id.desc())
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if visitor_id is not None:
         query = query.where(Conversation.visitor_id == visitor_id)
@@ -129,7 +130,7 @@ async def list_messages(
         select(Message)
         .where(Message.workspace_id == workspace_id, Message.conversation_id == conversation_id)
         .order_by(Message.id)
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if page.after is not None:
         query = query.where(Message.id > page.after)
@@ -153,7 +154,7 @@ async def history(
             Message.status == "complete",
         )
         .order_by(Message.id.desc())
-        .limit(limit)
+        .limit(limits.rows(limit))
     )
     return list(reversed(list(rows)))
 

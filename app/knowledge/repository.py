@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import raw
+from app.db import limits, raw
 from app.db.raw import DriverStatement, driver_statement, fetch
 from app.knowledge.embedding.catalogue import SUPPORTED_DIMS
 from app.knowledge.models import Chunk, Document, DocumentSource, KnowledgeBase
@@ -313,10 +313,13 @@ _RENAME = driver_statement(
 )
 
 
-@functools.cache
-def _document_page(by_status: bool, after: bool, authors: bool = False) -> DriverStatement:
-    """The page query for one combination of filters, built on first use; with `authors`,
-    each row also carries its author's UserCard columns (null when there is none)."""
+@functools.lru_cache(maxsize=256)
+def _document_page(
+    by_status: bool, after: bool, limit: int, authors: bool = False
+) -> DriverStatement:
+    """The page query for one combination of filters and one page length, built on first
+    use; with `authors`, each row also carries its author's UserCard columns (null when
+    there is none). The length is in the statement's text (app/db/limits.py)."""
     query = (
         select(*_DOCUMENT_COLUMNS)
         .where(
@@ -324,7 +327,7 @@ def _document_page(by_status: bool, after: bool, authors: bool = False) -> Drive
             Document.kind == any_(bindparam("kinds", type_=ARRAY(Text))),
         )
         .order_by(Document.id.desc())
-        .limit(bindparam("limit"))
+        .limit(limits.rows(limit))
     )
     if by_status:
         query = query.where(Document.status == bindparam("status"))
@@ -405,7 +408,7 @@ async def list_documents(
 ) -> list[DocumentRow]:
     """Documents of the given kinds as read-only rows, newest first, one page (+1 to detect
     more)."""
-    query = _document_page(status is not None, page.after is not None)
+    query = _document_page(status is not None, page.after is not None, page.limit + 1)
     rows = await fetch(session, query, _page_params(workspace_id, page, kinds, status))
     return [_document_row(row) for row in rows]
 
@@ -420,7 +423,7 @@ async def list_documents_with_authors(
 ) -> tuple[list[DocumentRow], dict[uuid.UUID, UserCard | None]]:
     """`list_documents` and, in the same statement, the card of each row's author (None
     for an author whose account is gone), by user id."""
-    query = _document_page(status is not None, page.after is not None, authors=True)
+    query = _document_page(status is not None, page.after is not None, page.limit + 1, True)
     rows = await fetch(session, query, _page_params(workspace_id, page, kinds, status))
     documents = [_authored_row(row) for row in rows]
     authors: dict[uuid.UUID, UserCard | None] = {}
@@ -438,7 +441,6 @@ def _page_params(
     return {
         "workspace_id": workspace_id,
         "kinds": list(kinds),
-        "limit": page.limit + 1,
         "status": status,
         "after": page.after,
     }

@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import limits
 from app.leads.models import Lead
 from app.pagination import PageRequest
 
@@ -59,7 +60,11 @@ async def list_page(
     search: str | None,
 ) -> list[Lead]:
     """Newest leads first, one page (+1)."""
-    query = _filtered(workspace_id, status, search).order_by(Lead.id.desc()).limit(page.limit + 1)
+    query = (
+        _filtered(workspace_id, status, search)
+        .order_by(Lead.id.desc())
+        .limit(limits.page_rows(page))
+    )
     if page.after is not None:
         query = query.where(Lead.id < page.after)
     return list(await session.scalars(query))
@@ -74,7 +79,7 @@ async def list_all(
     limit: int,
 ) -> list[Lead]:
     """Up to `limit` leads, oldest first (for exports)."""
-    query = _filtered(workspace_id, status, search).order_by(Lead.id).limit(limit)
+    query = _filtered(workspace_id, status, search).order_by(Lead.id).limit(limits.rows(limit))
     return list(await session.scalars(query))
 
 

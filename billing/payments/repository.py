@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import limits
 from app.pagination import PageRequest
 from billing.payments.models import Invoice, Order, Payment
 
@@ -107,7 +108,7 @@ async def list_payments(
         select(Payment)
         .where(Payment.workspace_id == workspace_id)
         .order_by(Payment.id.desc())
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if page.after is not None:
         query = query.where(Payment.id < page.after)
@@ -164,7 +165,7 @@ async def list_invoices(
         select(Invoice)
         .where(Invoice.workspace_id == workspace_id)
         .order_by(Invoice.id.desc())
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if page.after is not None:
         query = query.where(Invoice.id < page.after)

@@ -62,6 +62,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from procstat import cpu_seconds, with_children  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 # --calls runs this file inside another source tree (PARLEY_BENCH_ROOT) to count its calls.
@@ -378,10 +379,13 @@ async def drive(
 
     async def meter() -> tuple[float, float, int]:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-        api0, pg0 = cpu_seconds([api.proc.pid]), cpu_seconds(pg_pids)
+        api0, pg0 = cpu_seconds([api.proc.pid]), cpu_seconds(pg_pids, reaped=True)
         opened = await sessions_opened()
         await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
-        api_cpu, pg_cpu = cpu_seconds([api.proc.pid]) - api0, cpu_seconds(pg_pids) - pg0
+        api_cpu, pg_cpu = (
+            cpu_seconds([api.proc.pid]) - api0,
+            cpu_seconds(pg_pids, reaped=True) - pg0,
+        )
         # Connections the API opened meanwhile (-1: the one counting): pool churn shows here.
         return api_cpu, pg_cpu, await sessions_opened() - opened - 1
 
@@ -403,30 +407,10 @@ async def drive(
     return run, seconds
 
 
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU time of these processes so far (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def postgres_pids(env: Env) -> list[int]:
     """The postmaster of this run and its children (backends, background processes)."""
     postmaster = int((env.pg.datadir / "postmaster.pid").read_text().split()[0])
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parts = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(parts[1]) == postmaster:
-            children.append(int(stat.parent.name))
-    return [postmaster, *children]
+    return with_children(postmaster)
 
 
 def report(label: str, op: str, run: Run, span: float, api_cpu: float, pg_cpu: float) -> str:

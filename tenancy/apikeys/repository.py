@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import limits
 from app.pagination import PageRequest
 from tenancy.apikeys.models import ApiKey
 
@@ -110,7 +111,7 @@ async def list_keys(
         select(ApiKey)
         .where(ApiKey.workspace_id == workspace_id)
         .order_by(ApiKey.id)
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if kind is not None:
         query = query.where(ApiKey.kind == kind)

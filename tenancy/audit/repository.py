@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import delete, exists, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import limits
 from app.pagination import PageRequest
 from tenancy.audit.models import AuditEvent
 from tenancy.workspaces.models import Workspace
@@ -27,7 +28,7 @@ async def list_events(
         select(AuditEvent)
         .where(AuditEvent.workspace_id == workspace_id)
         .order_by(AuditEvent.id.desc())
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if action is not None:
         query = query.where(AuditEvent.action == action)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import limits
 from app.pagination import PageRequest
 from tenancy.accounts.models import User
 from tenancy.workspaces.models import Invitation, Membership, Workspace
@@ -56,7 +57,7 @@ async def list_user_workspaces(
         .join(Membership, Membership.workspace_id == Workspace.id)
         .where(Membership.user_id == user_id)
         .order_by(Workspace.id)
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if page.after is not None:
         query = query.where(Workspace.id > page.after)
@@ -143,7 +144,7 @@ async def list_members(
         .join(User, User.id == Membership.user_id)
         .where(Membership.workspace_id == workspace_id)
         .order_by(Membership.user_id)
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if page.after is not None:
         query = query.where(Membership.user_id > page.after)
@@ -222,7 +223,7 @@ async def list_pending_invitations(
             Invitation.revoked_at.is_(None),
         )
         .order_by(Invitation.id)
-        .limit(page.limit + 1)
+        .limit(limits.page_rows(page))
     )
     if page.after is not None:
         query = query.where(Invitation.id > page.after)

@@ -42,7 +42,7 @@ async def test_driver_reads_see_only_the_current_workspace(
 async def test_driver_reads_refuse_to_run_outside_a_transaction(state: AppState) -> None:
     async with state.sessions() as session:
         with pytest.raises(RuntimeError, match="transaction"):
-            await raw.fetch(session, repository._document_page(False, False), {})
+            await raw.fetch(session, repository._document_page(False, False, 21), {})
 
 
 async def test_each_transaction_of_a_session_reads_on_its_own_connection(

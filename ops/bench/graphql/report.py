@@ -37,6 +37,8 @@ def summarise(results: list[dict[str, Any]]) -> dict[Key, dict[str, float]]:
             "rps": statistics.median(r["rps"] for r in rows),
             "p50_ms": statistics.median(r["p50_ms"] for r in rows),
             "p99_ms": statistics.median(r["p99_ms"] for r in rows),
+            "cpu_ms": statistics.median(r.get("cpu_ms", 0.0) for r in rows),
+            "pg_cpu_ms": statistics.median(r.get("pg_cpu_ms", 0.0) for r in rows),
             "errors": sum(r["errors"] for r in rows),
             "rounds": len(rows),
             # (max - min) / median of the rounds' req/s: how much one round can mislead.
@@ -125,9 +127,13 @@ def markdown(
         "Ratios compare Parley with the others: req/s ratios above 1 and p99 ratios below 1 "
         "favour Parley.",
         "",
-        "| op | conc. | system | req/s | p50 ms | p99 ms | errors | req/s vs PostGraphile "
-        "| req/s vs floor | p99 vs PostGraphile | p99 vs floor |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "CPU columns: user + system time per answer (from /proc, warm-up included) of the "
+        "server process and of PostgreSQL's processes; the two can overlap in time.",
+        "",
+        "| op | conc. | system | req/s | p50 ms | p99 ms | server CPU ms | PG CPU ms | errors "
+        "| req/s vs PostGraphile | req/s vs floor | p99 vs PostGraphile | p99 vs floor |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| ---: |",
     ]
     for op in ops:
         for level in levels:
@@ -146,7 +152,9 @@ def markdown(
                     p99_floor = _ratio(cell["p99_ms"], floor_cell.get("p99_ms", 0.0))
                 lines.append(
                     f"| {op} | {level} | {LABELS[name]} | {cell['rps']:,.0f} | "
-                    f"{cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {int(cell['errors'])} | "
+                    f"{cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {cell['cpu_ms']:.2f} | "
+                    f"{cell['pg_cpu_ms']:.2f} | "
+                    f"{int(cell['errors'])} | "
                     f"{vs_pg} | {vs_floor} | {p99_pg} | {p99_floor} |"
                 )
     spreads = sorted(cell["spread"] for cell in summary.values())

@@ -163,17 +163,27 @@ def rounds(
                         seed=round_no * 1000 + level,
                     )
                     cell = spec(server, requests, level, args.warmup, args.duration)
+                    cpu_before, pg_before = server.cpu_seconds(), server.env.postgres_cpu_seconds()
+                    measured = measure(cell, args.client_cpus)
+                    # CPU per answer (warm-up included on both sides) of the server and of
+                    # PostgreSQL: how much of a request's latency is work, and whose.
+                    cpu = server.cpu_seconds() - cpu_before
+                    pg_cpu = server.env.postgres_cpu_seconds() - pg_before
+                    answered = max(1, measured["answered"])
                     row = {
                         "system": name,
                         "op": op,
                         "concurrency": level,
                         "round": round_no,
-                        **measure(cell, args.client_cpus),
+                        **measured,
+                        "cpu_ms": cpu * 1000 / answered,
+                        "pg_cpu_ms": pg_cpu * 1000 / answered,
                     }
                     results.append(row)
                     print(
                         f"  {op} c={level:<3} {name:<13} {row['rps']:8.1f} req/s  "
                         f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                        f"CPU {row['cpu_ms']:5.2f} + PG {row['pg_cpu_ms']:5.2f} ms/req  "
                         f"errors {row['errors']}",
                         flush=True,
                     )

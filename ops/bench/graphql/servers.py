@@ -21,6 +21,7 @@ from app.config import DatabaseSettings  # noqa: E402
 from app.db.bootstrap import migrate  # noqa: E402
 from app.devstack.postgres import LocalPostgres  # noqa: E402
 from app.devstack.redis import LocalRedis, free_port  # noqa: E402
+from ops.bench.procstat import cpu_seconds, with_children  # noqa: E402
 
 JWT_SECRET = "bench-secret-" + "x" * 40
 JWT_ISSUER = "parley"
@@ -55,6 +56,11 @@ class Env:
         self.pg.start()
         self.redis.start()
         migrate(DatabaseSettings(url=self.app_url, admin_url=self.admin_url))
+
+    def postgres_cpu_seconds(self) -> float:
+        """CPU time PostgreSQL (the postmaster and its backends) has used so far."""
+        postmaster = int((self.pg.datadir / "postmaster.pid").read_text().split()[0])
+        return cpu_seconds(with_children(postmaster), reaped=True)
 
     def stop(self) -> None:
         """Stop both and delete their files."""
@@ -98,6 +104,10 @@ class Server:
             except httpx.HTTPError:
                 time.sleep(0.3)
         raise TimeoutError(f"{self.name} did not start: {self.log.read_text()[-2000:]}")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server process has used so far (all its threads)."""
+        return cpu_seconds([self.proc.pid]) if self.proc is not None else 0.0
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
