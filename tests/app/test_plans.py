@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -89,3 +90,17 @@ def test_row_limits_are_integers_in_the_text() -> None:
     assert str(limits.page_rows(PageRequest(limit=20, after=uuid.uuid4()))) == "21"
     with pytest.raises(ValueError):
         limits.rows("7; DROP TABLE t")  # type: ignore[arg-type]
+
+
+def test_no_page_query_passes_its_limit_as_a_parameter(repo_root: Path) -> None:
+    """A new page query copied from an old one would plan again on every request: the
+    page's limit goes through `limits.page_rows`, never `.limit(page.limit + 1)`."""
+    offenders = [
+        f"{path.relative_to(repo_root)}:{number}"
+        for folder in ("app", "tenancy", "billing")
+        for path in sorted((repo_root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ".limit(page.limit" in line.replace(" ", "")
+        or ".limit(request.limit" in line.replace(" ", "")
+    ]
+    assert offenders == []
