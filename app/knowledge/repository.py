@@ -209,6 +209,10 @@ def _chunk_page(document_id: Any, after: bool) -> Any:
             .scalar_subquery()
         )
         page = page.where(Chunk.position > start)
+    # The limit stays a parameter here, unlike a page's (app/db/limits.py): PostgreSQL kept
+    # the generic plan of a document with its chunks (pg_stat_statements showed no planning
+    # per request, docs/BENCHMARKS.md "Eighth pass"). The loader's many-document form was
+    # not measured that way.
     return page.order_by(Chunk.position).limit(bindparam("limit")).lateral("c")
 
 
