@@ -8,8 +8,9 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -18,6 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from app.b64 import urlsafe_text
 from app.cache.local import LocalTier
 from app.config import AuthSettings
+
+C = TypeVar("C")
 
 
 class Passwords:
@@ -86,6 +89,42 @@ def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+class VerifiedTokens(Generic[C]):
+    """Signed tokens that verified, remembered with their claims until each expires.
+
+    A client sends the same token with every request until it expires, and checking it again
+    (PyJWT validates the encoding character by character in Python, then the signature and
+    the claims) cost 50-70 us a request. Only the expiry changes a verified token's validity
+    (the secret and issuer are fixed for this instance), so a verified token is remembered,
+    in a bounded LRU, until its `exp`; a token that fails is never remembered. Whatever else
+    a token is checked against (a session, a key, an origin) is checked on every request
+    regardless.
+    """
+
+    def __init__(
+        self,
+        verify: Callable[[str], C | None],
+        expires_at: Callable[[C], dt.datetime],
+        cache_size: int,
+    ) -> None:
+        self._verify = verify
+        self._expires_at = expires_at
+        self._verified = LocalTier(cache_size)  # token -> claims, each until its expiry
+
+    def decode(self, token: str) -> C | None:
+        """The claims of a valid, unexpired token, or None."""
+        now = time.monotonic()
+        known = self._verified.get(token, now)
+        if known is not None:
+            return known  # type: ignore[return-value]  # only claims are put
+        generation = self._verified.generation
+        claims = self._verify(token)
+        if claims is not None:
+            left = (self._expires_at(claims) - dt.datetime.now(dt.UTC)).total_seconds()
+            self._verified.put(token, claims, left, now, generation)
+        return claims
+
+
 @dataclass(frozen=True, slots=True)
 class AccessClaims:
     """What an access token says."""
@@ -97,20 +136,13 @@ class AccessClaims:
 
 
 class AccessTokens:
-    """Short-lived HS256 JWTs for users.
-
-    A client sends the same token with every request until it expires, and checking it again
-    (PyJWT validates the encoding character by character in Python, then the signature and the
-    claims) was a measurable share of a small request. Tokens that verified are remembered
-    with their claims, in a bounded LRU, until their expiry; only the expiry changes a
-    verified token's validity (the secret and issuer are fixed for this instance). Whether its
-    log-in session is still active is checked in the database on every request regardless.
-    """
+    """Short-lived HS256 JWTs for users, verified once per token (`VerifiedTokens`); whether
+    the log-in session is still active is checked in the database on every request."""
 
     def __init__(self, settings: AuthSettings, secret: str, cache_size: int = 4096) -> None:
         self._settings = settings
         self._secret = secret
-        self._verified = LocalTier(cache_size)  # token -> claims, each until its expiry
+        self._verified = VerifiedTokens(self._verify, _expiry, cache_size)
 
     def issue(
         self, user_id: uuid.UUID, session_id: uuid.UUID, workspace_id: uuid.UUID | None = None
@@ -132,16 +164,7 @@ class AccessTokens:
 
     def decode(self, token: str) -> AccessClaims | None:
         """The claims of a valid, unexpired token, or None."""
-        now = time.monotonic()
-        known = self._verified.get(token, now)
-        if isinstance(known, AccessClaims):
-            return known
-        generation = self._verified.generation
-        claims = self._verify(token)
-        if claims is not None:
-            left = (claims.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
-            self._verified.put(token, claims, left, now, generation)
-        return claims
+        return self._verified.decode(token)
 
     def _verify(self, token: str) -> AccessClaims | None:
         try:
@@ -180,14 +203,23 @@ class VisitorClaims:
 VISITOR_PREFIX = "vt_"
 
 
+def _expiry(claims: AccessClaims | VisitorClaims) -> dt.datetime:
+    return claims.expires_at
+
+
 class VisitorTokens:
     """Short-lived tokens the widget gets in exchange for a publishable key and its origin,
     plus the signed visitor ids that let a browser keep its conversations across page loads.
-    Bound to the origin they were issued for."""
+    Bound to the origin they were issued for. Verified once per token (`VerifiedTokens`);
+    the origin, and the key's being active and still allowing it, are checked on every
+    request (tenancy/auth.py)."""
 
-    def __init__(self, settings: AuthSettings, secret: str, ttl_s: int = 3600) -> None:
+    def __init__(
+        self, settings: AuthSettings, secret: str, ttl_s: int = 3600, cache_size: int = 4096
+    ) -> None:
         self._settings = settings
         self._secret = secret
+        self._verified = VerifiedTokens(self._verify, _expiry, cache_size)
         self._visitor_key = hashlib.sha256(b"parley-visitor-id:" + secret.encode()).digest()
         self._identity_key = hashlib.sha256(b"parley-identity:" + secret.encode()).digest()
         self.ttl_s = ttl_s
@@ -219,6 +251,9 @@ class VisitorTokens:
 
     def decode(self, token: str) -> VisitorClaims | None:
         """The claims of a valid, unexpired visitor token, or None."""
+        return self._verified.decode(token)
+
+    def _verify(self, token: str) -> VisitorClaims | None:
         if not token.startswith(VISITOR_PREFIX):
             return None
         try:
