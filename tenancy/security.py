@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -20,7 +20,13 @@ from app.b64 import urlsafe_text
 from app.cache.local import LocalTier
 from app.config import AuthSettings
 
-C = TypeVar("C")
+
+class _Expiring(Protocol):
+    @property
+    def expires_at(self) -> dt.datetime: ...
+
+
+C = TypeVar("C", bound=_Expiring)  # the claims of a kind of token
 
 
 class Passwords:
@@ -101,14 +107,8 @@ class VerifiedTokens(Generic[C]):
     regardless.
     """
 
-    def __init__(
-        self,
-        verify: Callable[[str], C | None],
-        expires_at: Callable[[C], dt.datetime],
-        cache_size: int,
-    ) -> None:
+    def __init__(self, verify: Callable[[str], C | None], cache_size: int) -> None:
         self._verify = verify
-        self._expires_at = expires_at
         self._verified = LocalTier(cache_size)  # token -> claims, each until its expiry
 
     def decode(self, token: str) -> C | None:
@@ -120,7 +120,7 @@ class VerifiedTokens(Generic[C]):
         generation = self._verified.generation
         claims = self._verify(token)
         if claims is not None:
-            left = (self._expires_at(claims) - dt.datetime.now(dt.UTC)).total_seconds()
+            left = (claims.expires_at - dt.datetime.now(dt.UTC)).total_seconds()
             self._verified.put(token, claims, left, now, generation)
         return claims
 
@@ -142,7 +142,7 @@ class AccessTokens:
     def __init__(self, settings: AuthSettings, secret: str, cache_size: int = 4096) -> None:
         self._settings = settings
         self._secret = secret
-        self._verified = VerifiedTokens(self._verify, _expiry, cache_size)
+        self._verified = VerifiedTokens(self._verify, cache_size)
 
     def issue(
         self, user_id: uuid.UUID, session_id: uuid.UUID, workspace_id: uuid.UUID | None = None
@@ -203,10 +203,6 @@ class VisitorClaims:
 VISITOR_PREFIX = "vt_"
 
 
-def _expiry(claims: AccessClaims | VisitorClaims) -> dt.datetime:
-    return claims.expires_at
-
-
 class VisitorTokens:
     """Short-lived tokens the widget gets in exchange for a publishable key and its origin,
     plus the signed visitor ids that let a browser keep its conversations across page loads.
@@ -219,7 +215,7 @@ class VisitorTokens:
     ) -> None:
         self._settings = settings
         self._secret = secret
-        self._verified = VerifiedTokens(self._verify, _expiry, cache_size)
+        self._verified = VerifiedTokens(self._verify, cache_size)
         self._visitor_key = hashlib.sha256(b"parley-visitor-id:" + secret.encode()).digest()
         self._identity_key = hashlib.sha256(b"parley-identity:" + secret.encode()).digest()
         self.ttl_s = ttl_s

@@ -26,9 +26,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 
 from app.graphql.memo import IdentityMemo
 
-# (the first field node, path) -> the answer
-_answers: IdentityMemo[bool] = IdentityMemo(4096)
-# (the first field node, path) -> the field nodes found there
+# (the first field node, path) -> the field nodes found there (none: not asked for)
 _nodes: IdentityMemo[tuple[FieldNode, ...]] = IdentityMemo(4096)
 
 
@@ -36,15 +34,7 @@ def selects(info: Any, *path: str) -> bool:
     """Whether the operation asks for the field at `path` (GraphQL names, under the current
     field), through fragments. A field under @skip or @include counts as asked for: priming
     a loader for nothing costs one statement, never a wrong answer."""
-    # Strawberry's Info wraps graphql-core's, which holds the nodes and fragments.
-    raw = getattr(info, "_raw_info", info)
-    nodes: list[FieldNode] = raw.field_nodes
-    known = _answers.get((nodes[0],), path)
-    if known is not None:
-        return known
-    answer = bool(_walk(nodes, path, raw.fragments))
-    _answers.put((nodes[0],), path, answer)
-    return answer
+    return bool(_found(getattr(info, "_raw_info", info), path))
 
 
 def arguments(info: Any, *path: str) -> dict[str, Any] | None:
@@ -53,11 +43,7 @@ def arguments(info: Any, *path: str) -> dict[str, Any] | None:
     (however many times, through fragments); None when it does not ask for it, or asks with
     several (aliases). For a resolver that fetches what that field will load."""
     raw = getattr(info, "_raw_info", info)
-    first: FieldNode = raw.field_nodes[0]
-    found = _nodes.get((first,), path)
-    if found is None:
-        found = tuple(_walk(raw.field_nodes, path, raw.fragments))
-        _nodes.put((first,), path, found)
+    found = _found(raw, path)
     if not found:
         return None
     definition = _definition(raw, path)
@@ -71,6 +57,17 @@ def arguments(info: Any, *path: str) -> dict[str, Any] | None:
     except GraphQLError:  # the field itself will report it
         return None
     return answers[0] if all(answer == answers[0] for answer in answers) else None
+
+
+def _found(raw: Any, path: tuple[str, ...]) -> tuple[FieldNode, ...]:
+    # Strawberry's Info wraps graphql-core's (`raw`), which holds the nodes and fragments.
+    # Remembered per field node of the parsed document, which the parser cache shares.
+    first: FieldNode = raw.field_nodes[0]
+    found = _nodes.get((first,), path)
+    if found is None:
+        found = tuple(_walk(raw.field_nodes, path, raw.fragments))
+        _nodes.put((first,), path, found)
+    return found
 
 
 def _definition(raw: Any, path: tuple[str, ...]) -> Any:

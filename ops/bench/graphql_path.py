@@ -62,7 +62,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from procstat import cpu_seconds, with_children  # beside this script
+from procstat import cpu_seconds, postgres_processes  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 # --calls runs this file inside another source tree (PARLEY_BENCH_ROOT) to count its calls.
@@ -400,17 +400,11 @@ async def drive(
         finally:
             await conn.close()
 
-    pg_pids = postgres_pids(env)
+    pg_pids = postgres_processes(env.pg.datadir)
     metered = asyncio.create_task(meter())
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     run.api_cpu, run.pg_cpu, run.connections = await metered
     return run, seconds
-
-
-def postgres_pids(env: Env) -> list[int]:
-    """The postmaster of this run and its children (backends, background processes)."""
-    postmaster = int((env.pg.datadir / "postmaster.pid").read_text().split()[0])
-    return with_children(postmaster)
 
 
 def report(label: str, op: str, run: Run, span: float, api_cpu: float, pg_cpu: float) -> str:

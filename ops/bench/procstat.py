@@ -39,3 +39,8 @@ def with_children(pid: int) -> list[int]:
         if fields is not None and int(fields[1]) == pid:
             children.append(int(stat.parent.name))
     return [pid, *children]
+
+
+def postgres_processes(datadir: Path) -> list[int]:
+    """The postmaster of the cluster in `datadir` and its children."""
+    return with_children(int((datadir / "postmaster.pid").read_text().split()[0]))

@@ -21,7 +21,7 @@ from app.knowledge.models import Document as DocumentModel
 from app.knowledge.models import KnowledgeBase as KnowledgeBaseModel
 from app.knowledge.repository import ChunkView, DocumentRow
 from app.knowledge.search import Passage as PassageResult
-from app.pagination import Page, PageRequest, page_request
+from app.pagination import PageRequest, make_page, page_request
 
 
 @strawberry.enum(
@@ -135,12 +135,7 @@ class Document(Node):
         none, when the document's own query brought the page: `chunks_asked`)."""
         request = page_request(first, after)
         rows = await info.context.loaders.chunks.load(chunk_key(self.row_id, request))
-        page = Page(
-            items=rows[: request.limit],
-            has_next=len(rows) > request.limit,
-            has_previous=request.after is not None,
-        )
-        return connection(page, DocumentChunk.from_row, lambda row: row.id)
+        return connection(make_page(rows, request), DocumentChunk.from_row, lambda row: row.id)
 
     @classmethod
     def from_model(cls, doc: DocumentModel | DocumentRow) -> Document:

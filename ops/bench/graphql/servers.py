@@ -21,7 +21,7 @@ from app.config import DatabaseSettings  # noqa: E402
 from app.db.bootstrap import migrate  # noqa: E402
 from app.devstack.postgres import LocalPostgres  # noqa: E402
 from app.devstack.redis import LocalRedis, free_port  # noqa: E402
-from ops.bench.procstat import cpu_seconds, with_children  # noqa: E402
+from ops.bench.procstat import cpu_seconds, postgres_processes  # noqa: E402
 
 JWT_SECRET = "bench-secret-" + "x" * 40
 JWT_ISSUER = "parley"
@@ -59,8 +59,7 @@ class Env:
 
     def postgres_cpu_seconds(self) -> float:
         """CPU time PostgreSQL (the postmaster and its backends) has used so far."""
-        postmaster = int((self.pg.datadir / "postmaster.pid").read_text().split()[0])
-        return cpu_seconds(with_children(postmaster), reaped=True)
+        return cpu_seconds(postgres_processes(self.pg.datadir), reaped=True)
 
     def stop(self) -> None:
         """Stop both and delete their files."""
