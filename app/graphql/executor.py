@@ -102,7 +102,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plan = self._plan(parent_type, grouped_field_set)
         return self._run_plan(parent_type, source_value, path, plan, position_context)
 
-    def _run_plan(
+    def _run_plan(  # noqa: PLR0912 - the leaf read is inline on purpose
         self,
         parent_type: GraphQLObjectType,
         source_value: Any,
@@ -119,10 +119,24 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             for step in plan:
                 response_name, details, leaf, child, direct, _sub = step
                 if leaf is not None:
-                    value = _read_leaf(source_value, leaf)
-                    if value is not Undefined:
-                        results[response_name] = value
-                        continue
+                    # A plain leaf, read inline (a call per leaf cost 1 % of a page): the
+                    # coerced value; a null where the field allows one. Anything else (a
+                    # null in a non-null field, a value that does not coerce, an error)
+                    # falls through to the ordinary path, which raises it properly.
+                    attribute, coerce, nullable = leaf
+                    try:
+                        value = getattr(source_value, attribute)
+                        if value is None:
+                            if nullable:
+                                results[response_name] = None
+                                continue
+                        else:
+                            value = coerce(value)
+                            if value is not None:
+                                results[response_name] = value
+                                continue
+                    except Exception:  # noqa: S110 - the ordinary path raises it below
+                        pass
                 if child is not None:
                     result = self._execute_child(step, child, parent_type, source_value, path)
                 elif direct is not None:
@@ -377,17 +391,3 @@ def _is_instance(child: Child, value: Any) -> bool:
         # coroutine) before completing it: leave those to its path.
         return not is_awaitable(value)
     return bool(is_type_of(value, _NO_INFO))
-
-
-def _read_leaf(source: Any, leaf: Leaf) -> Any:
-    """The coerced value of a plain leaf, or Undefined when the ordinary path must decide
-    (a null in a non-null field, a value that does not coerce, anything unexpected)."""
-    try:
-        value = getattr(source, leaf.attribute)
-        if value is None:
-            # A nullable field answers null; a non-null one raises graphql-core's error.
-            return None if leaf.nullable else Undefined
-        coerced = leaf.coerce(value)
-    except Exception:  # re-run the ordinary way, which raises it properly
-        return Undefined
-    return Undefined if coerced is None else coerced
