@@ -24,6 +24,12 @@ class PageRequest:
     limit: int
     after: uuid.UUID | None
 
+    @property
+    def fetch(self) -> int:
+        """How many rows a page query reads: the page, and one more to learn whether
+        another page follows (`make_page` trims it)."""
+        return self.limit + 1
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):

@@ -28,6 +28,5 @@ def rows(count: int) -> ColumnElement[int]:
 
 
 def page_rows(page: PageRequest) -> ColumnElement[int]:
-    """The limit of a page query: the page, and one row more to learn whether another
-    follows."""
-    return rows(page.limit + 1)
+    """The limit of a page query (`PageRequest.fetch`)."""
+    return rows(page.fetch)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+import asyncpg
 from sqlalchemy import (
     Text,
     any_,
@@ -410,10 +411,9 @@ async def list_documents(
     kinds: Sequence[str],
     status: str | None = None,
 ) -> list[DocumentRow]:
-    """Documents of the given kinds as read-only rows, newest first, one page (+1 to detect
-    more)."""
-    query = _document_page(status is not None, page.after is not None, page.limit + 1)
-    rows = await fetch(session, query, _page_params(workspace_id, page, kinds, status))
+    """Documents of the given kinds as read-only rows, newest first, one page (with the
+    extra row: `PageRequest.fetch`)."""
+    rows = await _fetch_page(session, workspace_id, page, kinds, status, authors=False)
     return [_document_row(row) for row in rows]
 
 
@@ -427,8 +427,7 @@ async def list_documents_with_authors(
 ) -> tuple[list[DocumentRow], dict[uuid.UUID, UserCard | None]]:
     """`list_documents` and, in the same statement, the card of each row's author (None
     for an author whose account is gone), by user id."""
-    query = _document_page(status is not None, page.after is not None, page.limit + 1, True)
-    rows = await fetch(session, query, _page_params(workspace_id, page, kinds, status))
+    rows = await _fetch_page(session, workspace_id, page, kinds, status, authors=True)
     documents = [_authored_row(row) for row in rows]
     authors: dict[uuid.UUID, UserCard | None] = {}
     for document in documents:
@@ -439,15 +438,24 @@ async def list_documents_with_authors(
     return documents, authors
 
 
-def _page_params(
-    workspace_id: uuid.UUID, page: PageRequest, kinds: Sequence[str], status: str | None
-) -> dict[str, Any]:
-    return {
+async def _fetch_page(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    page: PageRequest,
+    kinds: Sequence[str],
+    status: str | None,
+    *,
+    authors: bool,
+) -> list[asyncpg.Record]:
+    """The raw rows of one documents page (the statement for this shape, from its cache)."""
+    query = _document_page(status is not None, page.after is not None, page.fetch, authors)
+    params = {
         "workspace_id": workspace_id,
         "kinds": list(kinds),
         "status": status,
         "after": page.after,
     }
+    return await fetch(session, query, params)
 
 
 async def get_sources(

@@ -129,7 +129,7 @@ class KnowledgeQuery:
                 # Its first chunk page comes in the same statement, and the chunk loader is
                 # primed with it, so `chunks` answers without a query of its own.
                 doc, chunks = await knowledge.get_document_with_chunks(
-                    session, principal, value, limit=page.limit + 1, after=page.after
+                    session, principal, value, limit=page.fetch, after=page.after
                 )
                 info.context.loaders.chunks.prime(chunk_key(value, page), chunks)
         return Document.from_model(doc) if doc and doc.kind != "faq" else None

@@ -253,9 +253,9 @@ class SearchHit:
 
 
 def chunk_key(document_id: uuid.UUID, request: PageRequest) -> ChunkKey:
-    """The chunk loader's key for a page of a document's chunks (one more row than the page,
-    to learn whether another follows)."""
-    return (document_id, request.after, request.limit + 1)
+    """The chunk loader's key for a page of a document's chunks (with the rows it reads:
+    `PageRequest.fetch`)."""
+    return (document_id, request.after, request.fetch)
 
 
 def chunks_asked(info: Info) -> PageRequest | None:
