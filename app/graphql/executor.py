@@ -26,6 +26,11 @@ of the expected shape has its selection run the same short way; any other result
 awaitable, a null, a wrong type) is completed by graphql-core's own `complete_value`, as
 `execute_field` would after the same call.
 
+The objects of a list whose selection is made only of such fields (plain leaves and
+children, loaded fields, `__typename`) are answered by one function compiled for that
+selection (`app.graphql.compiled`), shared by every request that makes it; on anything
+unexpected the object is run again by the plan as above.
+
 Which fields qualify is decided once, when the schema is built (`app.graphql.resolvers`
 marks them); with field middleware (an extension that wraps resolvers) nothing does.
 """
@@ -38,10 +43,11 @@ from typing import Any
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.executor import to_nodes
-from graphql.pyutils import Path, Undefined, gather_with_cancel, is_awaitable
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
+from app.graphql import compiled
+from app.graphql.compiled import is_instance
 from app.graphql.loaders import NOT_LOADED, loaded_now
 from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
 
@@ -57,6 +63,19 @@ _Step = tuple[str, Any, Leaf | None, Child | None, _Direct | None, _Sub]
 _DEFERRED: Any = object()
 
 
+class _Plan:
+    """How each field of one selection is read; and, once the selection is run for the
+    objects of a list, the selection compiled to one function when every field in it is
+    plain (app.graphql.compiled), else None."""
+
+    __slots__ = ("compiled", "steps", "tried")
+
+    def __init__(self, steps: list[_Step]) -> None:
+        self.steps = steps
+        self.compiled: compiled.Compiled | None = None
+        self.tried = False  # whether `compiled` was worked out
+
+
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, reading plain leaves and running the selections of
     plain objects without graphql-core's per-field machinery."""
@@ -68,22 +87,63 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # alive with its plan so the id cannot be reused). A child field's step also keeps
         # its object's selection and plan, so the objects of a list (and their children)
         # reach them without collecting or looking anything up again.
-        self._plans: dict[int, tuple[Any, list[_Step]]] = {}
+        self._plans: dict[int, tuple[Any, _Plan]] = {}
+        self._held_now = self._held  # what compiled selections call (one bound method)
 
-    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step]:
+    def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan:
         known = self._plans.get(id(grouped_field_set))
         if known is not None and known[0] is grouped_field_set:
             return known[1]
         fields = parent_type.fields
-        plan: list[_Step] = []
+        steps: list[_Step] = []
         for response_name, details in grouped_field_set.items():
             field = fields.get(details[0].node.name.value)
             resolve = field.resolve if field is not None else None
             leaf, child, direct, loaded = marks_of(resolve)  # unmarked when there is no field
             call = (field, direct, loaded) if direct is not None else None
-            plan.append((response_name, details, leaf, child, call, [None]))
+            steps.append((response_name, details, leaf, child, call, [None]))
+        plan = _Plan(steps)
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
+
+    def _compile(self, parent_type: GraphQLObjectType, plan: _Plan) -> compiled.Compiled | None:
+        """The plan's compiled function, worked out on the first call. Only lists ask (and
+        the selections below them): for a single object, looking the function up costs
+        about what it saves."""
+        if not plan.tried:
+            plan.tried = True
+            plan.compiled = self._compiled(parent_type, plan.steps)
+        return plan.compiled
+
+    def _compiled(
+        self, parent_type: GraphQLObjectType, steps: list[_Step]
+    ) -> compiled.Compiled | None:
+        """The selection compiled (shared by every request with the same selection), or
+        None when a field in it, or in a selection below it, is not plain."""
+        if not all(_plain(step) for step in steps):  # known before anything below is
+            return None
+        parts: list[compiled.Step] = []
+        for step in steps:
+            response_name, _details, leaf, child, direct, _sub = step
+            if leaf is not None:
+                parts.append(compiled.leaf(response_name, leaf))
+                continue
+            if child is not None:
+                sub = self._selection(step, child)
+                below = None if sub is _DEFERRED else self._compile(child.type, sub)
+                if below is None:
+                    return None
+                parts.append(compiled.child(response_name, child, below))
+                continue
+            if direct is not None and direct[2] is not None:
+                sub = self._selection(step, direct[1])
+                below = None if sub is _DEFERRED else self._compile(direct[1].type, sub)
+                if below is None:
+                    return None
+                parts.append(compiled.loaded(response_name, direct[2], direct[1], below))
+                continue
+            parts.append(compiled.typename(response_name, parent_type.name))
+        return compiled.compile_selection(tuple(parts))
 
     def execute_fields(
         self,
@@ -107,16 +167,24 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         parent_type: GraphQLObjectType,
         source_value: Any,
         path: Path | None,
-        plan: list[_Step],
+        plan: _Plan,
         position_context: Any = None,
     ) -> Any:
         """The fields of one object by its plan (only without field middleware, which
         execute_fields has checked before any plan runs)."""
+        if plan.compiled is not None:
+            answer = plan.compiled(source_value, self._held_now)
+            if answer is not compiled.FALLBACK:
+                return answer
+            # Something unexpected (an error to report, a value not loaded yet): the
+            # ordinary path answers this object, and the rest of this request's objects
+            # with this selection, rather than trying each twice.
+            plan.compiled = None
         results: dict[str, Any] = {}
         pending: list[str] = []
         is_awaitable = self.is_awaitable
         try:
-            for step in plan:
+            for step in plan.steps:
                 response_name, details, leaf, child, direct, _sub = step
                 if leaf is not None:
                     # A plain leaf, read inline (a call per leaf cost 1 % of a page): the
@@ -258,7 +326,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return value
 
     def _run_child(
-        self, child: Child, value: Any, details: Any, field_path: Path, plan: list[_Step]
+        self, child: Child, value: Any, details: Any, field_path: Path, plan: _Plan
     ) -> Any:
         """The selection of a checked object (or list of them); an error inside is located
         at the field and nulls it, as graphql-core's completion does."""
@@ -276,7 +344,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return completed
 
     def _execute_items(
-        self, child: Child, items: Any, details: Any, path: Path, plan: list[_Step]
+        self, child: Child, items: Any, details: Any, path: Path, plan: _Plan
     ) -> Any:
         """Each object of a list, like graphql-core's list completion: an error in an item
         nulls that item when the item type allows it, else the whole list."""
@@ -285,6 +353,12 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         completed: list[Any] = []
         pending: list[int] = []
         is_awaitable = self.is_awaitable
+        if not plan.tried and len(items) > 1:
+            self._compile(type_, plan)
+        if plan.compiled is not None:
+            answered = self._compiled_items(plan.compiled, items, plan)
+            if answered is not None:
+                return answered
         try:
             for index, item in enumerate(items):
                 if item is None:
@@ -307,6 +381,23 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if not pending:
             return completed
         return self._gather_items(completed, pending)
+
+    def _compiled_items(
+        self, function: compiled.Compiled, items: Any, plan: _Plan
+    ) -> list[Any] | None:
+        """Every item answered by the plan's compiled `function` (the items' type was
+        checked with the list), or None, with the function dropped for the rest of the
+        request, when one of them falls back: the ordinary loop then runs them all."""
+        held = self._held_now
+        fallback = compiled.FALLBACK
+        completed: list[Any] = []
+        for item in items:
+            answer = None if item is None else function(item, held)
+            if answer is fallback:
+                plan.compiled = None
+                return None
+            completed.append(answer)
+        return completed
 
     async def _settle(
         self, awaitable: Awaitable[Any], return_type: Any, details: Any, path: Path
@@ -347,7 +438,13 @@ _path = partial(tuple.__new__, Path)
 
 _COMPLETED = (dict, list, type(None))  # what a completed field holds, never awaitable
 
-_NO_INFO: Any = None  # what `is_type_of` gets here: Strawberry's never reads it (resolvers.py)
+
+def _plain(step: _Step) -> bool:
+    """Whether a step can be compiled: a plain leaf or child, a loaded field, __typename."""
+    _name, details, leaf, child, direct, _sub = step
+    if leaf is not None or child is not None or (direct is not None and direct[2] is not None):
+        return True
+    return bool(details[0].node.name.value == "__typename")
 
 
 def _child_value(source: Any, child: Child) -> Any:
@@ -366,28 +463,13 @@ def _expected(child: Child, value: Any) -> bool:
     """Whether a non-null value has the shape the field's type asks for (else the ordinary
     path runs, and raises its own error for it)."""
     if child.item_nullable is None:
-        return _is_instance(child, value)
+        return is_instance(child, value)
     if not isinstance(value, list | tuple):
         return False
     for item in value:
         if item is None:
             if not child.item_nullable:
                 return False
-        elif not _is_instance(child, item):
+        elif not is_instance(child, item):
             return False
     return True
-
-
-def _is_instance(child: Child, value: Any) -> bool:
-    """graphql-core's `is_type_of` check (Strawberry's ignores the resolve info). An object
-    of exactly the type's class passes it without the call unless it was cast (Strawberry's
-    check looks at the cast first, then accepts instances of the class)."""
-    is_type_of = child.type.is_type_of
-    if value.__class__ is child.origin:
-        if is_type_of is None or getattr(value, TYPE_CAST_ATTRIBUTE, None) is None:
-            return True
-    elif is_type_of is None:
-        # graphql-core checks nothing then, but it awaits an awaitable (a resolver's
-        # coroutine) before completing it: leave those to its path.
-        return not is_awaitable(value)
-    return bool(is_type_of(value, _NO_INFO))

@@ -1,0 +1,180 @@
+"""Compiled selections (app/graphql/compiled.py): a selection of plain fields answers through
+one compiled function, exactly as graphql-core's path answers it (data, key order, errors at
+their paths), falls back to the ordinary path for anything unexpected, and is compiled once
+for every request that makes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import strawberry
+
+from app.graphql import compiled
+from app.graphql.executor import ParleyExecutionContext
+from app.graphql.resolvers import Leaf, direct_plain_fields
+from tests.app.test_executor import Query, _keys, _schemas
+
+
+class _Recording(ParleyExecutionContext):
+    """Records which plain children the ordinary loop ran (none below a list whose items a
+    compiled function answered) and the compiled functions worked out, with their plans (a
+    plan drops its function after a fallback)."""
+
+    ordinary: list[str] = []
+    functions: list[Any] = []
+    plans: list[Any] = []
+
+    def _execute_child(self, step: Any, child: Any, *rest: Any) -> Any:
+        type(self).ordinary.append(step[0])
+        return super()._execute_child(step, child, *rest)
+
+    def _compile(self, parent_type: Any, plan: Any) -> Any:
+        tried = plan.tried
+        function = super()._compile(parent_type, plan)
+        if not tried:
+            type(self).functions.append(function)
+            type(self).plans.append(plan)
+        return function
+
+
+def _fell_back() -> bool:
+    """Whether a compiled function gave up on some object during the last request."""
+    made = zip(_Recording.plans, _Recording.functions, strict=True)
+    return any(function is not None and plan.compiled is None for plan, function in made)
+
+
+def _recording_schema() -> strawberry.Schema:
+    schema = strawberry.Schema(query=Query, execution_context_class=_Recording)
+    direct_plain_fields(schema)
+    _Recording.ordinary = []
+    _Recording.functions = []
+    _Recording.plans = []
+    return schema
+
+
+# Lists whose items' selections are made only of plain fields: compiled, and nothing below
+# them takes the ordinary loop.
+PLAIN = [
+    "{ items { name note colour when count } }",
+    "{ items { __typename b: count a: name ...F } } fragment F on Item { colour n2: name }",
+    "query($skip: Boolean = true) { items { name @skip(if: $skip) note @include(if: true) } }",
+    "{ room { shelves { name __typename tag { label weight } main { label } } } }",
+    "{ room { shelves { n: name tags { weight label __typename } maybeTags { label } } } }",
+    "{ room { shelves { ... on Shelf { main { ... on Named { label } } } } } }",
+]
+
+# Plain selections over values the compiled functions do not expect: they give up and the
+# ordinary path answers (an enum's value instead of its member, coerced) or reports the
+# errors (nulls in non-null fields, values that do not coerce, objects of the wrong type
+# or cast away, something not a list, a null item in a non-null list).
+BROKEN = [
+    "{ wrongColour { name colour } }",
+    "{ rawColours { colour name } }",
+    "{ brokenRooms { shelf { name main { label weight } tags { label weight } } } }",
+    "{ brokenRooms { shelves { name tags { weight } } } }",
+]
+
+
+async def _both(query: str) -> tuple[Any, Any]:
+    stock, _ = _schemas()
+    return await stock.execute(query), await _recording_schema().execute(query)
+
+
+def _same(got: Any, expected: Any) -> None:
+    assert got.data == expected.data
+    assert list(_keys(got.data)) == list(_keys(expected.data))  # order too
+    assert [(e.message, e.path) for e in got.errors or []] == [
+        (e.message, e.path) for e in expected.errors or []
+    ]
+
+
+@pytest.mark.parametrize("query", PLAIN)
+async def test_plain_selections_are_answered_by_compiled_functions(query: str) -> None:
+    expected, got = await _both(query)
+    _same(got, expected)
+    assert got.errors is None
+    # Only above the list (room's fields) may the ordinary loop run a plain child.
+    assert set(_Recording.ordinary) <= {"shelves"}
+    assert _Recording.functions and all(function is not None for function in _Recording.functions)
+
+
+async def test_a_single_object_keeps_the_ordinary_loop() -> None:
+    """Looking a compiled function up costs about what it saves on one object: selections
+    reached only through single objects are not compiled."""
+    query = "{ room { shelf { name tag { label } main { label } } } }"
+    expected, got = await _both(query)
+    _same(got, expected)
+    assert _Recording.functions == []
+    assert _Recording.ordinary == ["shelf", "tag", "main"]
+
+
+@pytest.mark.parametrize("query", BROKEN)
+async def test_broken_values_fall_back_to_the_ordinary_path(query: str) -> None:
+    expected, got = await _both(query)
+    _same(got, expected)
+    assert _fell_back()
+    assert got.errors or "rawColours" in query  # raw colours are coerced, not errors
+
+
+async def test_good_objects_beside_a_broken_one_answer_alike() -> None:
+    """A room whose shelf breaks among rooms that do not: the others' data is what
+    graphql-core gives, and only the broken shelf is nulled."""
+    query = "{ brokenRooms { shelf { name main { label } } } }"
+    expected, got = await _both(query)
+    _same(got, expected)
+    assert _fell_back()
+    assert got.data is not None
+    rooms = got.data["brokenRooms"]
+    assert rooms[0] == {"shelf": None}  # its main is null in a non-null field: shelf nulled
+    assert rooms[1] == {"shelf": {"name": "bad-item", "main": {"label": "bad-item-main"}}}
+
+
+async def test_a_selection_is_compiled_once_for_every_request() -> None:
+    query = "{ room { shelves { name tags { label weight } } } }"
+    first = _recording_schema()
+    await first.execute(query)
+    before = [function for function in _Recording.functions if function is not None]
+    _Recording.functions = []
+    await first.execute(query)
+    again = [function for function in _Recording.functions if function is not None]
+    assert before and len(before) == len(again)
+    assert all(a is b for a, b in zip(before, again, strict=True))
+
+
+async def test_a_selection_with_a_resolver_is_not_compiled() -> None:
+    """`shout` is an async resolver: Item's selection keeps the ordinary loop, which answers
+    like graphql-core."""
+    query = "{ items { name shout } }"
+    expected, got = await _both(query)
+    _same(got, expected)
+    assert _Recording.functions and all(function is None for function in _Recording.functions)
+
+
+def test_equal_steps_share_one_function() -> None:
+    coerce = str
+    first = compiled.compile_selection((compiled.leaf("a", Leaf("name", coerce, False)),))
+    second = compiled.compile_selection((compiled.leaf("a", Leaf("name", coerce, False)),))
+    other = compiled.compile_selection((compiled.leaf("b", Leaf("name", coerce, False)),))
+    assert first is second and first is not other
+
+    class Source:
+        name = 7
+
+    assert first(Source(), None) == {"a": "7"}
+    assert other(Source(), None) == {"b": "7"}
+
+
+def test_response_names_are_data_and_attribute_names_must_be_identifiers() -> None:
+    """What a query chooses (its aliases) never becomes source text; the schema's attribute
+    names do, and must be plain identifiers."""
+    odd_alias = 'x"]; import os; #'
+    function = compiled.compile_selection((compiled.leaf(odd_alias, Leaf("name", str, False)),))
+
+    class Source:
+        name = "n"
+
+    assert function(Source(), None) == {odd_alias: "n"}
+    for attribute in ("not an attribute", "class", "a.b"):
+        with pytest.raises(ValueError, match="not an attribute name"):
+            compiled.compile_selection((compiled.leaf("a", Leaf(attribute, str, False)),))
