@@ -31,14 +31,14 @@ from typing import Any
 from graphql.pyutils import Undefined, is_awaitable
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
+from app.graphql.loaders import NOT_LOADED, loaded_now
 from app.graphql.resolvers import Child, Leaf, Loaded
 
 FALLBACK: Any = object()  # "run this object the ordinary way"
 _NO_INFO: Any = None  # what `is_type_of` gets here: Strawberry's never reads it (resolvers.py)
 
-# A compiled selection: its object, and the executor's reader of held loaded values
-# (`held(loaded, child, source)`: the value, None, or Undefined).
-Compiled = Callable[[Any, Callable[[Loaded, Child, Any], Any]], Any]
+# A compiled selection: called with its object and the request's loaders (or None).
+Compiled = Callable[[Any, Any], Any]
 
 # What a step compiles from (its kinds: see `compile_selection`); equal steps compile to
 # the same code, so a tuple of them is the cache's key.
@@ -112,15 +112,20 @@ class _Source:
         self.lines.append("    " * depth + text)
 
 
+def _identifier(name: str) -> str:
+    """`name`, checked to be an attribute name that can be written into the source."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"not an attribute name: {name!r}")
+    return name
+
+
 def _read(attribute: str) -> str:
-    if not attribute.isidentifier() or keyword.iskeyword(attribute):
-        raise ValueError(f"not an attribute name: {attribute!r}")
-    return f"source.{attribute}"
+    return f"source.{_identifier(attribute)}"
 
 
 def _build(steps: tuple[Step, ...]) -> Compiled:
     code = _Source()
-    code.line(0, "def compiled(source, held):")
+    code.line(0, "def compiled(source, loaders):")
     code.line(1, "try:")
     code.line(2, "result = {}")
     for step in steps:
@@ -134,12 +139,8 @@ def _build(steps: tuple[Step, ...]) -> Compiled:
             mark: Child = step[2]
             code.line(2, f"value = {_read(mark.attribute)}")
             _object(code, key, mark, step[3])
-        else:  # loaded
-            loaded_mark, of = step[2], step[3]
-            code.line(2, f"value = held({code.constant(loaded_mark)}, {code.constant(of)}, source)")
-            code.line(2, "if value is Undefined:")
-            code.line(3, "return FALLBACK")
-            _object(code, key, of, step[4])
+        else:
+            _loaded(code, key, step[2], step[3], step[4])
     code.line(2, "return result")
     code.line(1, "except Exception:")
     code.line(2, "return FALLBACK")
@@ -160,6 +161,21 @@ def _leaf(code: _Source, key: str, mark: Leaf) -> None:
     code.line(3, f"result[{key}] = value")
 
 
+def _loaded(code: _Source, key: str, mark: Loaded, of: Child, selection: Compiled) -> None:
+    """What the executor's `_held` answers, read here: the converted value the loader holds
+    for the object's key (converted once per request, `loaded_now`), null for a null key the
+    field allows; anything else (not held, converted to None) is the resolver's to decide."""
+    code.line(2, f"value = {_read(mark.key)}")
+    code.line(2, "if value is not None:")
+    loader = f"loaders.{_identifier(mark.loader)}"
+    convert = code.constant(mark.convert)
+    now = code.constant(loaded_now)
+    code.line(3, f"value = {now}({loader}, value, {convert}, loaders.converted)")
+    code.line(3, f"if value is None or value is {code.constant(NOT_LOADED)}:")
+    code.line(4, "return FALLBACK")
+    _object(code, key, of, selection)
+
+
 def _object(code: _Source, key: str, mark: Child, selection: Compiled) -> None:
     """`value` (an object, or a list of them) answered by `selection` into result[key]."""
     run = code.constant(selection)
@@ -169,7 +185,7 @@ def _object(code: _Source, key: str, mark: Child, selection: Compiled) -> None:
         code.line(2, f"elif {_unexpected(code, mark, 'value')}:")
         code.line(3, "return FALLBACK")
         code.line(2, "else:")
-        code.line(3, f"value = {run}(value, held)")
+        code.line(3, f"value = {run}(value, loaders)")
         code.line(3, "if value is FALLBACK:")
         code.line(4, "return FALLBACK")
         code.line(3, f"result[{key}] = value")
@@ -187,7 +203,7 @@ def _object(code: _Source, key: str, mark: Child, selection: Compiled) -> None:
         code.line(5, "return FALLBACK")
     code.line(4, f"if {_unexpected(code, mark, 'item')}:")
     code.line(5, "return FALLBACK")
-    code.line(4, f"item = {run}(item, held)")
+    code.line(4, f"item = {run}(item, loaders)")
     code.line(4, "if item is FALLBACK:")
     code.line(5, "return FALLBACK")
     code.line(4, "items.append(item)")

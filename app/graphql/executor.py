@@ -88,7 +88,6 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # its object's selection and plan, so the objects of a list (and their children)
         # reach them without collecting or looking anything up again.
         self._plans: dict[int, tuple[Any, _Plan]] = {}
-        self._held_now = self._held  # what compiled selections call (one bound method)
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan:
         known = self._plans.get(id(grouped_field_set))
@@ -173,7 +172,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """The fields of one object by its plan (only without field middleware, which
         execute_fields has checked before any plan runs)."""
         if plan.compiled is not None:
-            answer = plan.compiled(source_value, self._held_now)
+            answer = plan.compiled(source_value, self._loaders())
             if answer is not compiled.FALLBACK:
                 return answer
             # Something unexpected (an error to report, a value not loaded yet): the
@@ -305,6 +304,10 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return self._settle(completed, return_type, details, field_path)
         return completed
 
+    def _loaders(self) -> Any:
+        """The request's loaders (None for a context without them)."""
+        return getattr(self.context_value, "loaders", None)
+
     def _held(self, loaded: Loaded, child: Child, source: Any) -> Any:
         """What a loaded field answers without its resolver: the converted value the
         request's loader holds (converted once per request), None for a null key the field
@@ -388,11 +391,11 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """Every item answered by the plan's compiled `function` (the items' type was
         checked with the list), or None, with the function dropped for the rest of the
         request, when one of them falls back: the ordinary loop then runs them all."""
-        held = self._held_now
+        loaders = self._loaders()
         fallback = compiled.FALLBACK
         completed: list[Any] = []
         for item in items:
-            answer = None if item is None else function(item, held)
+            answer = None if item is None else function(item, loaders)
             if answer is fallback:
                 plan.compiled = None
                 return None
