@@ -144,9 +144,11 @@ def _build(steps: tuple[Step, ...]) -> Compiled:
     code.line(2, "return result")
     code.line(1, "except Exception:")
     code.line(2, "return FALLBACK")
+    source = "\n".join(code.lines)
     namespace = dict(code.names)
-    exec("\n".join(code.lines), namespace)  # noqa: S102 - trusted text only (module docstring)
+    exec(source, namespace)  # noqa: S102 - trusted text only (module docstring)
     function: Compiled = namespace["compiled"]
+    function.__doc__ = source  # what it runs, for whoever debugs it (`help(function)`)
     return function
 
 

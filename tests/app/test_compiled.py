@@ -14,6 +14,7 @@ from app.graphql import compiled
 from app.graphql.executor import ParleyExecutionContext
 from app.graphql.resolvers import Leaf, direct_plain_fields
 from tests.app.test_executor import Query, _keys, _schemas
+from tests.app.test_loaders import PostQuery
 
 
 class _Recording(ParleyExecutionContext):
@@ -178,3 +179,36 @@ def test_response_names_are_data_and_attribute_names_must_be_identifiers() -> No
     for attribute in ("not an attribute", "class", "a.b"):
         with pytest.raises(ValueError, match="not an attribute name"):
             compiled.compile_selection((compiled.leaf("a", Leaf(attribute, str, False)),))
+
+
+def test_the_cache_stays_bounded_and_answers_after_it_is_emptied() -> None:
+    steps = [(compiled.leaf(f"f{n}", Leaf("name", str, False)),) for n in range(600)]
+    functions = [compiled.compile_selection(step) for step in steps]
+
+    class Source:
+        name = "n"
+
+    assert functions[-1](Source(), None) == {"f599": "n"}
+    assert compiled.compile_selection(steps[-1]) is functions[-1]  # still held
+    assert functions[0](Source(), None) == {"f0": "n"}  # an evicted function still works
+
+
+def test_a_compiled_function_shows_its_source() -> None:
+    function = compiled.compile_selection(
+        (compiled.leaf("title", Leaf("title", str, True)), compiled.typename("t", "Item"))
+    )
+    assert function.__doc__ is not None
+    assert "source.title" in function.__doc__ and "return result" in function.__doc__
+
+
+async def test_loaded_fields_without_loaders_fall_back() -> None:
+    """A context without loaders: the compiled function gives up at the loaded field, and
+    the resolver reports what it always reported."""
+    stock = strawberry.Schema(query=PostQuery)
+    fast = strawberry.Schema(query=PostQuery, execution_context_class=ParleyExecutionContext)
+    direct_plain_fields(fast)
+    query = "{ posts { title author { name } } }"
+    expected = await stock.execute(query, context_value=object())
+    got = await fast.execute(query, context_value=object())
+    _same(got, expected)
+    assert got.errors  # the resolver's own: the context has no loaders
