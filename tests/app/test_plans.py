@@ -61,7 +61,7 @@ async def test_a_documents_page_is_planned_once_then_reused(
     workspace = decode_id(tenant.id, "Workspace")
     await _fill(services, workspace, 3000)
     page = PageRequest(limit=2, after=None)
-    statement = repository._document_page(False, False, page.limit + 1, True)
+    statement = repository._document_page(False, False, page.fetch, True)
     # The same statement with its limit as a parameter, as it was before.
     with_parameter = statement.sql.replace("LIMIT 3", f"LIMIT ${len(statement.params) + 1}")
     assert with_parameter != statement.sql
