@@ -186,7 +186,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             for step in plan.steps:
                 response_name, details, leaf, child, direct, _sub = step
                 if leaf is not None:
-                    # A plain leaf, read inline (a call per leaf cost 1 % of a page): the
+                    # A plain leaf, read inline (a call per leaf cost 0.8 % of op1): the
                     # coerced value; a null where the field allows one. Anything else (a
                     # null in a non-null field, a value that does not coerce, an error)
                     # falls through to the ordinary path, which raises it properly.
