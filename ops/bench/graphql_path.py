@@ -279,12 +279,24 @@ async def seed(env: Env, api: Api) -> Seed:
                     "created_by",
                 ],
             )
+            # The chunks count only under the workspace's current embedding model (op2
+            # reads its first page), which a workspace has once it has a knowledge base.
+            await conn.execute(
+                """
+                INSERT INTO knowledge_bases (workspace_id, embedding_model, embedding_dims)
+                VALUES ($1, 'all-MiniLM-L6-v2', $2) ON CONFLICT (workspace_id) DO NOTHING
+                """,
+                ws,
+                DIMS,
+            )
             await conn.execute(
                 """
                 INSERT INTO chunks (workspace_id, id, document_id, revision, position,
                     embedding_model, embedding_dims, heading_path, content, token_count, is_faq,
                     tsv, embedding)
-                SELECT $1, gen_random_uuid(), d, 1, p, 'all-MiniLM-L6-v2', $3, ARRAY['Heading'],
+                SELECT $1, gen_random_uuid(), d, 1, p,
+                    (SELECT embedding_model FROM knowledge_bases WHERE workspace_id = $1),
+                    $3, ARRAY['Heading'],
                     'Passage ' || p || ' of a synthetic document about kettles and toasters.',
                     12, false, to_tsvector('english', 'passage kettles toasters'), $4::vector
                 FROM unnest($2::uuid[]) AS d, generate_series(0, $5 - 1) AS p
