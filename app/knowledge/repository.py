@@ -242,23 +242,21 @@ async def first_chunks(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     document_ids: Sequence[uuid.UUID],
-    *,
-    limit: int,
-    after: uuid.UUID | None = None,
+    page: PageRequest,
 ) -> dict[uuid.UUID, list[ChunkView]]:
-    """Up to `limit` chunks of each document in position order, those of the workspace's
-    current embedding model only, after the chunk `after` when given. One query for all the
-    documents."""
+    """One page of each document's chunks in position order (with the extra row:
+    `PageRequest.fetch`), those of the workspace's current embedding model only. One query
+    for all the documents."""
     if not document_ids:
         return {}
     rows = await fetch(
         session,
-        _first_chunks(after is not None),
+        _first_chunks(page.after is not None),
         {
             "workspace_id": workspace_id,
             "document_ids": list(document_ids),
-            "after": after,
-            "limit": limit,
+            "after": page.after,
+            "limit": page.fetch,
         },
     )
     found: dict[uuid.UUID, list[ChunkView]] = {}
@@ -376,17 +374,17 @@ async def document_with_chunks(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     document_id: uuid.UUID,
-    *,
-    limit: int,
-    after: uuid.UUID | None = None,
+    page: PageRequest,
 ) -> tuple[DocumentRow | None, list[ChunkView]]:
     """`get_document_row` and, in the same statement, what `first_chunks` gives for it: one
     round trip where the two took two."""
-    rows = await fetch(
-        session,
-        _document_with_chunks(after is not None),
-        {"workspace_id": workspace_id, "document_id": document_id, "after": after, "limit": limit},
-    )
+    params = {
+        "workspace_id": workspace_id,
+        "document_id": document_id,
+        "after": page.after,
+        "limit": page.fetch,
+    }
+    rows = await fetch(session, _document_with_chunks(page.after is not None), params)
     if not rows:
         return None, []
     width = len(_DOCUMENT_COLUMNS)

@@ -491,15 +491,12 @@ async def document_chunks(
     session: AsyncSession,
     principal: Principal,
     document_ids: list[uuid.UUID],
-    *,
-    limit: int,
-    after: uuid.UUID | None = None,
+    page: PageRequest,
 ) -> dict[uuid.UUID, list[repository.ChunkView]]:
-    """Passages of documents of the current workspace, in order, up to `limit` each."""
+    """One page of passages of each document of the current workspace, in order (with the
+    extra row: `PageRequest.fetch`)."""
     workspace_id = principal.require_role(Role.MEMBER)
-    return await repository.first_chunks(
-        session, workspace_id, document_ids, limit=limit, after=after
-    )
+    return await repository.first_chunks(session, workspace_id, document_ids, page)
 
 
 async def get_document(
@@ -514,16 +511,12 @@ async def get_document_with_chunks(
     session: AsyncSession,
     principal: Principal,
     document_id: uuid.UUID,
-    *,
-    limit: int,
-    after: uuid.UUID | None = None,
+    page: PageRequest,
 ) -> tuple[repository.DocumentRow | None, list[repository.ChunkView]]:
-    """`get_document` and the document's first chunk page as `document_chunks` gives it, in
-    one statement."""
+    """`get_document` and the document's chunk page as `document_chunks` gives it, in one
+    statement."""
     workspace_id = principal.require_role(Role.MEMBER)
-    return await repository.document_with_chunks(
-        session, workspace_id, document_id, limit=limit, after=after
-    )
+    return await repository.document_with_chunks(session, workspace_id, document_id, page)
 
 
 async def list_documents(

@@ -30,8 +30,8 @@ async def test_driver_reads_see_only_the_current_workspace(
         # B's transaction, asking by A's workspace id and A's document id: RLS answers.
         assert await repository.list_documents(session, ws_a, page, kinds=KINDS) == []
         assert await repository.get_document_row(session, ws_a, id_a) is None
-        assert await repository.first_chunks(session, ws_a, [id_a], limit=10) == {}
-        assert await repository.document_with_chunks(session, ws_a, id_a, limit=10) == (None, [])
+        assert await repository.first_chunks(session, ws_a, [id_a], page) == {}
+        assert await repository.document_with_chunks(session, ws_a, id_a, page) == (None, [])
         own = await repository.list_documents(session, ws_b, page, kinds=KINDS)
         assert [row.title for row in own] == ["B's page"]
     async with tenant_transaction(state.sessions, ws_a) as session:

@@ -9,9 +9,10 @@ from typing import Any
 from app.graphql.context import Context
 from app.knowledge import service as knowledge
 from app.knowledge.repository import ChunkView
+from app.pagination import PageRequest
 
-# (document id, cursor chunk id or None, how many): pages of one size share a query.
-ChunkKey = tuple[uuid.UUID, uuid.UUID | None, int]
+# (document id, the page asked for): documents asked for the same page share a query.
+ChunkKey = tuple[uuid.UUID, PageRequest]
 
 
 def chunks_by_document(
@@ -20,17 +21,15 @@ def chunks_by_document(
     """Batch the chunk pages of a list of documents into one query per page shape."""
 
     async def load(keys: Sequence[ChunkKey]) -> list[list[ChunkView]]:
-        groups: dict[tuple[uuid.UUID | None, int], list[uuid.UUID]] = {}
-        for document_id, after, limit in keys:
-            groups.setdefault((after, limit), []).append(document_id)
+        groups: dict[PageRequest, list[uuid.UUID]] = {}
+        for document_id, page in keys:
+            groups.setdefault(page, []).append(document_id)
         found: dict[ChunkKey, list[ChunkView]] = {}
         async with ctx.db() as session:
-            for (after, limit), ids in groups.items():
-                pages = await knowledge.document_chunks(
-                    session, ctx.principal, ids, limit=limit, after=after
-                )
+            for page, ids in groups.items():
+                pages = await knowledge.document_chunks(session, ctx.principal, ids, page)
                 for document_id in ids:
-                    found[(document_id, after, limit)] = pages.get(document_id, [])
+                    found[(document_id, page)] = pages.get(document_id, [])
         return [found[key] for key in keys]
 
     return load

@@ -16,7 +16,6 @@ from app.graphql.knowledge.types import (
     FaqEntry,
     KnowledgeBase,
     SearchHit,
-    chunk_key,
     chunks_asked,
 )
 from app.graphql.lookahead import selects
@@ -129,9 +128,9 @@ class KnowledgeQuery:
                 # Its first chunk page comes in the same statement, and the chunk loader is
                 # primed with it, so `chunks` answers without a query of its own.
                 doc, chunks = await knowledge.get_document_with_chunks(
-                    session, principal, value, limit=page.fetch, after=page.after
+                    session, principal, value, page
                 )
-                info.context.loaders.chunks.prime(chunk_key(value, page), chunks)
+                info.context.loaders.chunks.prime((value, page), chunks)
         return Document.from_model(doc) if doc and doc.kind != "faq" else None
 
     @strawberry.field(

@@ -11,7 +11,6 @@ import strawberry
 
 from app.errors import ParleyError
 from app.graphql.context import Info
-from app.graphql.knowledge.loaders import ChunkKey
 from app.graphql.loaders import loaded
 from app.graphql.lookahead import arguments
 from app.graphql.node import Node, to_global_id
@@ -134,7 +133,7 @@ class Document(Node):
         """Batched through the request's chunk loader: one query for a list of documents (or
         none, when the document's own query brought the page: `chunks_asked`)."""
         request = page_request(first, after)
-        rows = await info.context.loaders.chunks.load(chunk_key(self.row_id, request))
+        rows = await info.context.loaders.chunks.load((self.row_id, request))
         return connection(make_page(rows, request), DocumentChunk.from_row, lambda row: row.id)
 
     @classmethod
@@ -250,12 +249,6 @@ class SearchHit:
             keyword_rank=passage.keyword_rank,
             relevant=passage.relevant,
         )
-
-
-def chunk_key(document_id: uuid.UUID, request: PageRequest) -> ChunkKey:
-    """The chunk loader's key for a page of a document's chunks (with the rows it reads:
-    `PageRequest.fetch`)."""
-    return (document_id, request.after, request.fetch)
 
 
 def chunks_asked(info: Info) -> PageRequest | None:
