@@ -37,11 +37,12 @@ marks them); with field middleware (an extension that wraps resolvers) nothing d
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import weakref
+from collections.abc import Awaitable, Sequence
 from functools import partial
 from typing import Any
 
-from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType
+from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, GraphQLResolveInfoHelpers
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -76,12 +77,39 @@ class _Plan:
         self.tried = False  # whether `compiled` was worked out
 
 
+def _helpers_of(executor: ParleyExecutionContext) -> GraphQLResolveInfoHelpers:
+    """The resolve info's helpers (`info.async_helpers`), reaching `executor` through a weak
+    reference. graphql-core builds them from the executor's own bound methods and keeps them
+    on the executor: a reference cycle, so every executor, and everything a request's
+    execution holds (its plans, selections and rows), waited for the cycle collector instead
+    of going when the request let go of it; with a hundred or more such objects per request,
+    the collector's pauses were a tenth of the API's time under load (docs/BENCHMARKS.md,
+    tenth pass). A resolver runs while its executor does, so the reference is alive
+    whenever a helper is called during the request."""
+    owner = weakref.ref(executor)
+
+    def alive() -> ParleyExecutionContext:
+        found = owner()
+        if found is None:
+            raise RuntimeError("async_helpers used after its operation's execution finished")
+        return found
+
+    def gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+        return alive().gather_async_work(values)
+
+    def track(values: Sequence[Any]) -> None:
+        alive().track_async_work(values)
+
+    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+
 class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, reading plain leaves and running the selections of
     plain objects without graphql-core's per-field machinery."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.async_helpers = _helpers_of(self)
         # graphql-core hands every object of a list the same grouped field set: how each of
         # its fields is read is decided once per request (keyed by identity, the set kept
         # alive with its plan so the id cannot be reused). A child field's step also keeps

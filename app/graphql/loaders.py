@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,6 +29,12 @@ class Loaders:
     """Loaders for one request; they cache only for its lifetime."""
 
     def __init__(self, ctx: Context) -> None:
+        # The context holds its loaders; their batch functions reach it back through a
+        # proxy, not a reference, so a finished request's context, loaders and loaded rows
+        # are freed at once instead of by the cycle collector (see _helpers_of in
+        # app.graphql.executor for why that matters). A batch runs during its request,
+        # while the context is alive.
+        ctx = weakref.proxy(ctx)
         self.users: DataLoader[uuid.UUID, UserCard | None] = DataLoader(
             tenancy_loaders.users_by_id(ctx)
         )

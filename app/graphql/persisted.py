@@ -145,6 +145,10 @@ class Allowlist:
         self.max_tokens = max_tokens
         self.by_hash: dict[str, str] = {}
         self._canonical: dict[str, str] = {}
+        # The widget sends the files' own text: found as it is, without parsing and
+        # reprinting it on every request (the parser's token list and the printer's buffers
+        # are reference cycles, left to the cycle collector).
+        self._exact: dict[str, str] = {}
         for path in sorted(directory.glob("*.graphql")):
             text = path.read_text()
             document = parse(text)
@@ -154,6 +158,7 @@ class Allowlist:
             if operations[0].name.value != path.stem:
                 raise ValueError(f"{path} must be named after its operation")
             self.by_hash[sha256(text)] = text
+            self._exact[text] = text
             canonical = print_ast(document)
             self.by_hash[sha256(canonical)] = text
             self._canonical[canonical] = text
@@ -163,21 +168,25 @@ class Allowlist:
 
     def allows(self, query: str) -> bool:
         """True when `query` is one of the listed documents (formatting aside)."""
-        return _canonical(query, self.max_tokens) in self._canonical
+        return self._listed(query) is not None
+
+    def _listed(self, query: str) -> str | None:
+        """The allowlisted text `query` is, as sent or once reprinted; else None."""
+        exact = self._exact.get(query)
+        if exact is not None:
+            return exact
+        return self._canonical.get(_canonical(query, self.max_tokens) or "")
 
     def resolve(self, op: GraphQLRequest) -> GraphQLRequest:
         """The allowlisted document this request names, or PERSISTED_QUERY_NOT_IN_LIST."""
         digest = requested_hash(op)
         if digest is not None and digest in self.by_hash:
             text = self.by_hash[digest]
-            if (
-                op.query is not None
-                and self._canonical.get(_canonical(op.query, self.max_tokens) or "") != text
-            ):
+            if op.query is not None and self._listed(op.query) != text:
                 raise _mismatch()
             return op.with_query(text)
         if digest is None and op.query is not None:
-            text_or_none = self._canonical.get(_canonical(op.query, self.max_tokens) or "")
+            text_or_none = self._listed(op.query)
             if text_or_none is not None:
                 return op.with_query(text_or_none)
         raise RequestError(

@@ -38,12 +38,18 @@ and `http` (`GET /health`). To look inside them: PARLEY_BENCH_PSTATS=PREFIX writ
 operation's cProfile statistics to PREFIX.<op> (with --calls), and
 PARLEY_BENCH_KEEP_DUMPS=DIR keeps each callgrind dump as DIR/callgrind.<op> (with
 --instructions; read it with callgrind_annotate).
+
+With --calls it also prints the objects per request left in reference cycles (freed only by
+Python's cycle collector, whose pauses they lengthen) and their commonest types;
+PARLEY_BENCH_CYCLES=FILE appends each operation's cycles, grouped by the types they are
+made of (ops/bench/cycles.py), to FILE. `client` and `http` show httpx's own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -54,6 +60,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +69,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from cycles import summary  # beside this script
 from procstat import cpu_seconds, postgres_processes  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -507,10 +515,39 @@ async def count_calls(requests: int, data: dict[str, Any]) -> None:
                 if dump := os.environ.get("PARLEY_BENCH_PSTATS"):
                     profiler.dump_stats(f"{dump}.{op}")
                 calls = pstats.Stats(profiler).total_calls / requests  # type: ignore[attr-defined]
-                out[op] = {"calls": calls, "cpu_ms": cpu * 1000}
+                garbage = await cyclic_garbage(one, requests)
+                out[op] = {"calls": calls, "cpu_ms": cpu * 1000, **garbage}
     finally:
         await state.close()
     print("CALLS " + json.dumps(out), flush=True)
+
+
+async def cyclic_garbage(one: Any, requests: int) -> dict[str, Any]:
+    """Objects per request that only the cycle collector can free (reference cycles), and
+    their most common types: each of them is work for the collector's pauses."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(requests):
+            await one()
+        gc.collect()
+    finally:
+        gc.set_debug(0)
+        gc.enable()
+    garbage, gc.garbage[:] = list(gc.garbage), []
+    if dump := os.environ.get("PARLEY_BENCH_CYCLES"):
+        _append(Path(dump), summary(garbage))
+    kinds = Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in garbage)
+    return {
+        "garbage": len(garbage) / requests,
+        "garbage_types": [(kind, n / requests) for kind, n in kinds.most_common(6)],
+    }
+
+
+def _append(path: Path, lines: list[str]) -> None:
+    with path.open("a") as out:
+        out.write("\n".join(lines) + "\n")
 
 
 async def _answer_at_once(scope: Any, receive: Any, send: Any) -> None:
@@ -633,6 +670,8 @@ async def count_first(args: argparse.Namespace, env: Env, apis: list[Api], data:
                 f"  {api.label:<22} {op}: {figures['calls']:8.0f} Python calls/req  "
                 f"CPU {figures['cpu_ms']:5.2f} ms/req (in-process, one at a time)"
             )
+            kinds = ", ".join(f"{kind} {n:.1f}" for kind, n in figures["garbage_types"])
+            say(f"  {'':<22} {op}: {figures['garbage']:8.1f} objects/req in cycles ({kinds})")
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -207,6 +207,47 @@ _LATE_S = 0.005
 _HARD_LIMIT_S = 1.0
 
 
+class _Deadline:
+    """The timer of one `_Liveness.within` call: cancels the calling task once Redis has
+    been silent for the budget, moving itself later while the loop is busy or Redis is
+    answering others (the rules are `within`'s)."""
+
+    __slots__ = ("budget", "expired", "handle", "liveness", "loop", "started", "task")
+
+    def __init__(self, liveness: _Liveness, loop: asyncio.AbstractEventLoop, budget: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.liveness, self.loop, self.budget, self.task = liveness, loop, budget, task
+        self.started = loop.time()
+        self.expired = False
+        self.handle: asyncio.TimerHandle | None = None
+        self._at(self.started + budget)
+
+    def _at(self, due: float) -> None:
+        self.handle = self.loop.call_at(due, self._fire, due)
+
+    def _fire(self, due: float) -> None:
+        now = self.loop.time()
+        if now - self.started < _HARD_LIMIT_S:
+            if now - due > _LATE_S:  # the loop was busy: give the reply time to be read
+                self._at(now + self.budget)
+                return
+            last_reply = self.liveness.last_reply
+            if now - last_reply < self.budget:  # Redis is answering others: wait our turn
+                self._at(last_reply + self.budget)
+                return
+        self.expired = True
+        self.task.cancel()
+
+    def stop(self) -> None:
+        """Cancel the timer and let go of it: the handle holds this object's method, so
+        keeping it would be a reference cycle holding the task (and the request it
+        serves) until the cycle collector ran."""
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 class _Liveness:
     """When Redis last answered anything, on this process's loop clock."""
 
@@ -225,35 +266,15 @@ class _Liveness:
         Redis's last reply (or after now, for a late deadline), up to _HARD_LIMIT_S in total.
         """
         loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        started = loop.time()
-        expired = False
-        handle: asyncio.TimerHandle | None = None
-
-        def deadline(due: float) -> None:
-            nonlocal handle, expired
-            now = loop.time()
-            if now - started < _HARD_LIMIT_S:
-                if now - due > _LATE_S:  # the loop was busy: give the reply time to be read
-                    handle = loop.call_at(now + budget, deadline, now + budget)
-                    return
-                if now - self.last_reply < budget:  # Redis is answering others: wait our turn
-                    later = self.last_reply + budget
-                    handle = loop.call_at(later, deadline, later)
-                    return
-            expired = True
-            task.cancel()
-
-        handle = loop.call_at(started + budget, deadline, started + budget)
+        timer = _Deadline(self, loop, budget)
         try:
             result = await command()
         except asyncio.CancelledError:
-            if expired and task.uncancel() == 0:
+            if timer.expired and timer.task.uncancel() == 0:
                 raise TimeoutError(f"Redis silent for {budget * 1000:.0f} ms") from None
             raise
         finally:
-            handle.cancel()
+            timer.stop()
         self.last_reply = loop.time()
         return result
 

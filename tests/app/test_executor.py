@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import gc
+import weakref
 from typing import Any
 
+import graphql
 import pytest
 import strawberry
 
@@ -395,3 +398,36 @@ def test_simple_resolvers_returning_objects_are_marked_direct() -> None:
         "strictPicks",
         "located",
     }
+
+
+async def test_an_executor_goes_with_its_request_and_its_helpers_still_work() -> None:
+    """graphql-core keeps resolve-info helpers bound to the executor that holds them (a
+    reference cycle per request); Parley's reach the executor weakly, so it is freed as soon
+    as the execution ends, with the collector off, and a resolver can still gather."""
+    executors: list[weakref.ref[ParleyExecutionContext]] = []
+
+    class Recording(ParleyExecutionContext):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            executors.append(weakref.ref(self))
+
+    async def number(n: int) -> int:
+        return n
+
+    def pair(info: graphql.GraphQLResolveInfo) -> Any:
+        return info.async_helpers.gather([number(1), number(2)])
+
+    schema = graphql.build_schema("type Query { pair: [Int] }")
+    gc.disable()
+    try:
+        outcome = graphql.execute(
+            schema, graphql.parse("{ pair }"), root_value={"pair": pair}, executor_class=Recording
+        )
+        assert not isinstance(outcome, graphql.ExecutionResult)  # the resolver awaited
+        result = await outcome
+        assert result.errors is None
+        assert result.data == {"pair": [1, 2]}
+        assert len(executors) == 1
+        assert executors[0]() is None
+    finally:
+        gc.enable()
