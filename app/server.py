@@ -53,11 +53,13 @@ def tune_gc(gen0_threshold: int) -> None:
     generation is collected every `gen0_threshold` allocations instead of 700. A request
     allocates thousands of short-lived objects, so at the default the collector ran
     several times per request and kept rescanning what a busy process holds in flight.
-    Too high a threshold costs the tail instead, as each collection then pauses longer:
-    op1's p99 at 8 clients was 18 ms at 5,000, 22 ms at 20,000 and 58 ms at 100,000, at
-    the same throughput (A/B figures in docs/BENCHMARKS.md, from
-    ops/bench/graphql_path.py). Older generations keep their ratios, so cyclic garbage is
-    still collected."""
+    While requests left reference cycles, too high a threshold cost the tail, each
+    collection pausing longer (op1's p99 at 8 clients 18 ms at 5,000, 22 ms at 20,000, 58 ms
+    at 100,000). Requests now leave none (tests/app/test_request_garbage.py), so a collection
+    scans only what requests in flight hold: at 700 / 5,000 / 20,000 the collector took
+    1,003 / 177 / 5 ms of a 25-second op1 run at 8 and 32 clients, its longest pause
+    3.5-4.9 ms (docs/BENCHMARKS.md, tenth pass). Older generations keep their ratios, so
+    cyclic garbage is still collected."""
     if gen0_threshold <= 0:
         return
     gc.collect()
