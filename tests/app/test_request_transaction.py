@@ -245,21 +245,23 @@ async def test_dead_pooled_connections_answer_unreachable_once_and_the_pool_reco
     out fails as an unreachable database (the API answers 503), and SQLAlchemy, seeing it,
     replaces every pooled connection: the next request works."""
 
-    async def hold(held: asyncio.Event) -> None:
+    async def hold(held: asyncio.Event) -> int:
         async with RequestTransaction(state.sessions) as session:
             await set_tenant(session, None)
+            driver = raw.request_driver(session)
+            assert driver is not None
+            pid: int = await driver.fetchval("SELECT pg_backend_pid()")
             await held.wait()
+        return pid
 
     held = asyncio.Event()
     holders = [asyncio.create_task(hold(held)) for _ in range(3)]
     await asyncio.sleep(0.2)
     held.set()
-    await asyncio.gather(*holders)  # three connections back in the pool, all to be killed
-    await admin_fetch(
-        settings,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE usename = 'parley_app' AND state = 'idle' AND pid <> pg_backend_pid()",
-    )
+    # Three connections back in the pool, all to be killed: only this pool's, so the other
+    # stacks the session's tests share the database with keep theirs.
+    pids = await asyncio.gather(*holders)
+    await admin_fetch(settings, "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", pids)
     await asyncio.sleep(0.1)
     with pytest.raises(Exception) as caught:
         async with RequestTransaction(state.sessions) as session:
