@@ -51,6 +51,7 @@ from app.graphql import compiled
 from app.graphql.compiled import is_instance
 from app.graphql.loaders import NOT_LOADED, loaded_now
 from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
+from app.graphql.shared_plans import plan_key, plans_for
 
 # A simple resolver returning objects: its field, the Child of its type, and what it loads
 # when it is a loaded field
@@ -116,11 +117,30 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # its object's selection and plan, so the objects of a list (and their children)
         # reach them without collecting or looking anything up again.
         self._plans: dict[int, tuple[Any, _Plan]] = {}
+        # And once for every request running the same parsed operation, unless its fields
+        # depend on variables (app.graphql.shared_plans): its plans, their compiled
+        # functions and their children's selections are then worked out by the first.
+        self._shared = plans_for(self.schema, self.operation, self.fragment_definitions)
+        # Plans whose compiled function gave up in this request (a shared plan keeps its
+        # function for the others).
+        self._dropped: set[_Plan] | None = None
 
     def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan:
         known = self._plans.get(id(grouped_field_set))
         if known is not None and known[0] is grouped_field_set:
             return known[1]
+        shared = self._shared
+        if shared is None:
+            plan = self._new_plan(parent_type, grouped_field_set)
+        else:
+            key = plan_key(parent_type.name, grouped_field_set)
+            found = shared.get(key)
+            plan = found if found is not None else self._new_plan(parent_type, grouped_field_set)
+            shared[key] = plan
+        self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
+        return plan
+
+    def _new_plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan:
         fields = parent_type.fields
         steps: list[_Step] = []
         for response_name, details in grouped_field_set.items():
@@ -129,9 +149,20 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             leaf, child, direct, loaded = marks_of(resolve)  # unmarked when there is no field
             call = (field, direct, loaded) if direct is not None else None
             steps.append((response_name, details, leaf, child, call, [None]))
-        plan = _Plan(steps)
-        self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
-        return plan
+        return _Plan(steps)
+
+    def _function(self, plan: _Plan) -> compiled.Compiled | None:
+        """The plan's compiled function, unless it gave up earlier in this request."""
+        function = plan.compiled
+        if function is None or (self._dropped is not None and plan in self._dropped):
+            return None
+        return function
+
+    def _drop(self, plan: _Plan) -> None:
+        """Run the plan's objects by its steps for the rest of this request."""
+        if self._dropped is None:
+            self._dropped = set()
+        self._dropped.add(plan)
 
     def _compile(self, parent_type: GraphQLObjectType, plan: _Plan) -> compiled.Compiled | None:
         """The plan's compiled function, worked out on the first call. Only lists ask (and
@@ -199,14 +230,15 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         """The fields of one object by its plan (only without field middleware, which
         execute_fields has checked before any plan runs)."""
-        if plan.compiled is not None:
-            answer = plan.compiled(source_value, self._loaders())
+        function = self._function(plan)
+        if function is not None:
+            answer = function(source_value, self._loaders())
             if answer is not compiled.FALLBACK:
                 return answer
             # Something unexpected (an error to report, a value not loaded yet): the
             # ordinary path answers this object, and the rest of this request's objects
             # with this selection, rather than trying each twice.
-            plan.compiled = None
+            self._drop(plan)
         results: dict[str, Any] = {}
         pending: list[str] = []
         is_awaitable = self.is_awaitable
@@ -386,8 +418,9 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         if not plan.tried and len(items) > 1:
             self._compile(type_, plan)
-        if plan.compiled is not None:
-            answered = self._compiled_items(plan.compiled, items, plan)
+        function = self._function(plan)
+        if function is not None:
+            answered = self._compiled_items(function, items, plan)
             if answered is not None:
                 return answered
         try:
@@ -425,7 +458,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for item in items:
             answer = None if item is None else function(item, loaders)
             if answer is fallback:
-                plan.compiled = None
+                self._drop(plan)
                 return None
             completed.append(answer)
         return completed

@@ -19,12 +19,17 @@ from tests.app.test_loaders import PostQuery
 
 class _Recording(ParleyExecutionContext):
     """Records which plain children the ordinary loop ran (none below a list whose items a
-    compiled function answered) and the compiled functions worked out, with their plans (a
-    plan drops its function after a fallback)."""
+    compiled function answered), the compiled functions worked out, with their plans, and
+    the plans whose function a request dropped after a fallback."""
 
     ordinary: list[str] = []
     functions: list[Any] = []
     plans: list[Any] = []
+    dropped: list[Any] = []
+
+    def _drop(self, plan: Any) -> None:
+        type(self).dropped.append(plan)
+        super()._drop(plan)
 
     def _execute_child(self, step: Any, child: Any, *rest: Any) -> Any:
         type(self).ordinary.append(step[0])
@@ -41,8 +46,7 @@ class _Recording(ParleyExecutionContext):
 
 def _fell_back() -> bool:
     """Whether a compiled function gave up on some object during the last request."""
-    made = zip(_Recording.plans, _Recording.functions, strict=True)
-    return any(function is not None and plan.compiled is None for plan, function in made)
+    return bool(_Recording.dropped)
 
 
 def _recording_schema() -> strawberry.Schema:
@@ -51,6 +55,7 @@ def _recording_schema() -> strawberry.Schema:
     _Recording.ordinary = []
     _Recording.functions = []
     _Recording.plans = []
+    _Recording.dropped = []
     return schema
 
 
