@@ -51,7 +51,7 @@ from app.graphql import compiled
 from app.graphql.compiled import is_instance
 from app.graphql.loaders import NOT_LOADED, loaded_now
 from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
-from app.graphql.shared_plans import plan_key, plans_for
+from app.graphql.shared_plans import collection_key, plan_key, plans_for
 
 # A simple resolver returning objects: its field, the Child of its type, and what it loads
 # when it is a loaded field
@@ -139,6 +139,18 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             shared[key] = plan
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
+
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        """graphql-core's collection of an object's selection (for the objects it completes
+        itself: what resolvers return), shared like the plans when the operation's are."""
+        shared = self._shared
+        if shared is None:
+            return super().collect_subfields(return_type, field_details_list)
+        key = collection_key(return_type.name, field_details_list)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = super().collect_subfields(return_type, field_details_list)
+        return found
 
     def _new_plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan:
         fields = parent_type.fields

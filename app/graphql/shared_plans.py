@@ -61,8 +61,9 @@ def plans_for(
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
 ) -> dict[tuple[Any, ...], Any] | None:
-    """The plans shared by every request running `operation` on `schema` (filled in by the
-    executor as it works them out), or None when its collected fields depend on variables."""
+    """The plans (and collected selections) shared by every request running `operation` on
+    `schema`, filled in by the executor as it works them out; None when its collected fields
+    depend on variables."""
     entry = _ENTRIES.get(id(operation))
     if entry is not None and entry.operation is operation and entry.schema is schema:
         _ENTRIES.move_to_end(id(operation))
@@ -78,6 +79,13 @@ def plans_for(
 def plan_key(type_name: str, grouped_field_set: Any) -> tuple[Any, ...]:
     """A selection's key among its operation's plans: the object type and its field nodes."""
     return (type_name, *[id(d.node) for details in grouped_field_set.values() for d in details])
+
+
+def collection_key(type_name: str, field_details_list: Any) -> tuple[Any, ...]:
+    """The key of an object's collected selection among its operation's plans: the object
+    type and the field nodes selecting it (a plan's key starts with its type's name, so the
+    two never meet)."""
+    return (None, type_name, *[id(d.node) for d in field_details_list])
 
 
 def _depends_on_variables(selection_sets: Iterable[SelectionSetNode | None]) -> bool:
