@@ -3,7 +3,8 @@ selection of an operation is read, for every request that sends the same parsed 
 
 graphql-core collects a selection's fields again on every request, and the executor worked
 out its plan from them each time: five or six of each for the dashboard's page or document,
-7 % of the instructions of a document with its chunks (docs/BENCHMARKS.md, tenth pass).
+about 5 % of the page's instructions and 6 % of a document's with its chunks
+(docs/BENCHMARKS.md, tenth pass).
 The parser's cache (app.graphql.pipeline) hands every request with the same text the same
 parsed document, so what depends only on that document and the schema can be kept with it.
 
