@@ -40,6 +40,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Awaitable, Sequence
 from functools import partial
+from itertools import chain
 from typing import Any
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, GraphQLResolveInfoHelpers
@@ -51,7 +52,7 @@ from app.graphql import compiled
 from app.graphql.compiled import is_instance
 from app.graphql.loaders import NOT_LOADED, loaded_now
 from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
-from app.graphql.shared_plans import collection_key, plan_key, plans_for
+from app.graphql.shared_plans import fields_key, shared_for
 
 # A simple resolver returning objects: its field, the Child of its type, and what it loads
 # when it is a loaded field
@@ -120,7 +121,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # And once for every request running the same parsed operation, unless its fields
         # depend on variables (app.graphql.shared_plans): its plans, their compiled
         # functions and their children's selections are then worked out by the first.
-        self._shared = plans_for(self.schema, self.operation, self.fragment_definitions)
+        self._shared = shared_for(self.schema, self.operation, self.fragment_definitions)
         # Plans whose compiled function gave up in this request (a shared plan keeps its
         # function for the others).
         self._dropped: set[_Plan] | None = None
@@ -133,10 +134,11 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if shared is None:
             plan = self._new_plan(parent_type, grouped_field_set)
         else:
-            key = plan_key(parent_type.name, grouped_field_set)
-            found = shared.get(key)
-            plan = found if found is not None else self._new_plan(parent_type, grouped_field_set)
-            shared[key] = plan
+            key = fields_key(parent_type.name, chain.from_iterable(grouped_field_set.values()))
+            found: _Plan | None = shared.plans.get(key)
+            if found is None:
+                found = shared.plans[key] = self._new_plan(parent_type, grouped_field_set)
+            plan = found
         self._plans[id(grouped_field_set)] = (grouped_field_set, plan)
         return plan
 
@@ -146,10 +148,11 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         shared = self._shared
         if shared is None:
             return super().collect_subfields(return_type, field_details_list)
-        key = collection_key(return_type.name, field_details_list)
-        found = shared.get(key)
+        key = fields_key(return_type.name, field_details_list)
+        found = shared.collections.get(key)
         if found is None:
-            found = shared[key] = super().collect_subfields(return_type, field_details_list)
+            found = super().collect_subfields(return_type, field_details_list)
+            shared.collections[key] = found
         return found
 
     def _new_plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan:
@@ -199,21 +202,24 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 parts.append(compiled.leaf(response_name, leaf))
                 continue
             if child is not None:
-                sub = self._selection(step, child)
-                below = None if sub is _DEFERRED else self._compile(child.type, sub)
+                below = self._compiled_below(step, child)
                 if below is None:
                     return None
                 parts.append(compiled.child(response_name, child, below))
                 continue
             if direct is not None and direct[2] is not None:
-                sub = self._selection(step, direct[1])
-                below = None if sub is _DEFERRED else self._compile(direct[1].type, sub)
+                below = self._compiled_below(step, direct[1])
                 if below is None:
                     return None
                 parts.append(compiled.loaded(response_name, direct[2], direct[1], below))
                 continue
             parts.append(compiled.typename(response_name, parent_type.name))
         return compiled.compile_selection(tuple(parts))
+
+    def _compiled_below(self, step: _Step, child: Child) -> compiled.Compiled | None:
+        """The compiled selection of the object (or objects) a step leads to, or None."""
+        sub = self._selection(step, child)
+        return None if sub is _DEFERRED else self._compile(child.type, sub)
 
     def execute_fields(
         self,

@@ -148,7 +148,7 @@ class Allowlist:
         # The widget sends the files' own text: found as it is, without parsing and
         # reprinting it on every request (the parser's token list and the printer's buffers
         # are reference cycles, left to the cycle collector).
-        self._exact: dict[str, str] = {}
+        self._exact: set[str] = set()
         for path in sorted(directory.glob("*.graphql")):
             text = path.read_text()
             document = parse(text)
@@ -158,7 +158,7 @@ class Allowlist:
             if operations[0].name.value != path.stem:
                 raise ValueError(f"{path} must be named after its operation")
             self.by_hash[sha256(text)] = text
-            self._exact[text] = text
+            self._exact.add(text)
             canonical = print_ast(document)
             self.by_hash[sha256(canonical)] = text
             self._canonical[canonical] = text
@@ -172,9 +172,8 @@ class Allowlist:
 
     def _listed(self, query: str) -> str | None:
         """The allowlisted text `query` is, as sent or once reprinted; else None."""
-        exact = self._exact.get(query)
-        if exact is not None:
-            return exact
+        if query in self._exact:
+            return query
         return self._canonical.get(_canonical(query, self.max_tokens) or "")
 
     def resolve(self, op: GraphQLRequest) -> GraphQLRequest:

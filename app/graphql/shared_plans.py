@@ -38,55 +38,60 @@ from graphql import (
 MAX_OPERATIONS = 512
 
 
+class Shared:
+    """What every request running one operation shares, filled in by the executor as it
+    works it out: its plans and graphql-core's collected selections, each keyed by
+    `fields_key`."""
+
+    __slots__ = ("collections", "plans")
+
+    def __init__(self) -> None:
+        self.plans: dict[tuple[Any, ...], Any] = {}
+        self.collections: dict[tuple[Any, ...], Any] = {}
+
+
 class _Entry:
-    __slots__ = ("fragments", "operation", "plans", "schema")
+    __slots__ = ("fragments", "operation", "schema", "shared")
 
     def __init__(
         self,
         schema: GraphQLSchema,
         operation: OperationDefinitionNode,
         fragments: dict[str, FragmentDefinitionNode],
-        plans: dict[tuple[Any, ...], Any] | None,
+        shared: Shared | None,
     ) -> None:
         self.schema = schema
         self.operation = operation
-        self.fragments = fragments  # kept alive: plan keys hold its nodes' identities
-        self.plans = plans
+        self.fragments = fragments  # kept alive: the keys hold its nodes' identities
+        self.shared = shared
 
 
 _ENTRIES: OrderedDict[int, _Entry] = OrderedDict()
 
 
-def plans_for(
+def shared_for(
     schema: GraphQLSchema,
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
-) -> dict[tuple[Any, ...], Any] | None:
-    """The plans (and collected selections) shared by every request running `operation` on
-    `schema`, filled in by the executor as it works them out; None when its collected fields
-    depend on variables."""
+) -> Shared | None:
+    """What every request running `operation` on `schema` shares; None when its collected
+    fields depend on variables."""
     entry = _ENTRIES.get(id(operation))
     if entry is not None and entry.operation is operation and entry.schema is schema:
         _ENTRIES.move_to_end(id(operation))
-        return entry.plans
+        return entry.shared
     selections = [operation.selection_set, *(f.selection_set for f in fragments.values())]
-    plans: dict[tuple[Any, ...], Any] | None = None if _depends_on_variables(selections) else {}
-    _ENTRIES[id(operation)] = _Entry(schema, operation, fragments, plans)
+    shared = None if _depends_on_variables(selections) else Shared()
+    _ENTRIES[id(operation)] = _Entry(schema, operation, fragments, shared)
     while len(_ENTRIES) > MAX_OPERATIONS:
         _ENTRIES.popitem(last=False)
-    return plans
+    return shared
 
 
-def plan_key(type_name: str, grouped_field_set: Any) -> tuple[Any, ...]:
-    """A selection's key among its operation's plans: the object type and its field nodes."""
-    return (type_name, *[id(d.node) for details in grouped_field_set.values() for d in details])
-
-
-def collection_key(type_name: str, field_details_list: Any) -> tuple[Any, ...]:
-    """The key of an object's collected selection among its operation's plans: the object
-    type and the field nodes selecting it (a plan's key starts with its type's name, so the
-    two never meet)."""
-    return (None, type_name, *[id(d.node) for d in field_details_list])
+def fields_key(type_name: str, field_details: Iterable[Any]) -> tuple[Any, ...]:
+    """A selection's key among its operation's: the object type and the identities of the
+    field nodes selecting it (or selected in it)."""
+    return (type_name, *[id(d.node) for d in field_details])
 
 
 def _depends_on_variables(selection_sets: Iterable[SelectionSetNode | None]) -> bool:
