@@ -20,11 +20,13 @@ nulling the nearest nullable field); a value the short path does not expect (a n
 the type forbids one, something not a list, an object of another type) is left to the
 ordinary path before anything has run, which then raises the same error it always did.
 
-A simple resolver returning an object type or a list of one (`Document.addedBy`: synchronous,
-no arguments) is called here with the resolve info graphql-core would build, and an object
-of the expected shape has its selection run the same short way; any other result (an
-awaitable, a null, a wrong type) is completed by graphql-core's own `complete_value`, as
-`execute_field` would after the same call.
+A resolver returning an object type or a list of one that `app.graphql.resolvers` marks
+`direct` (`document(id)`, `Document.chunks`, `Document.addedBy`) is called here with the
+resolve info and the arguments graphql-core would build, and an object of the expected
+shape has its selection run the same short way, once awaited when the resolver is
+asynchronous; any other result (a null, a wrong type) is completed by graphql-core's own
+`complete_value`, as `execute_field` (and, for an awaitable, `complete_awaitable_value`)
+would after the same call.
 
 The objects of a list whose selection is made only of such fields (plain leaves and
 children, loaded fields, `__typename`) are answered by one function compiled for that
@@ -45,6 +47,7 @@ from typing import Any
 
 from graphql import GraphQLField, GraphQLNonNull, GraphQLObjectType, GraphQLResolveInfoHelpers
 from graphql.execution.executor import to_nodes
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -54,7 +57,7 @@ from app.graphql.loaders import NOT_LOADED, loaded_now
 from app.graphql.resolvers import Child, Leaf, Loaded, marks_of
 from app.graphql.shared_plans import fields_key, shared_for
 
-# A simple resolver returning objects: its field, the Child of its type, and what it loads
+# A resolver marked direct: its field, the Child of its type, and what it loads
 # when it is a loaded field
 _Direct = tuple[GraphQLField, Child, Loaded | None]
 # The collected selection of a child's object type and its plan, once worked out (None
@@ -347,12 +350,12 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         source: Any,
         path: Path | None,
     ) -> Any:
-        """A simple resolver returning an object (or a list of them): called here, and the
-        object's selection run directly when it has the expected shape; anything else (an
-        awaitable, a null, a wrong type) is completed by graphql-core as `execute_field`
-        would. A loaded field (app.graphql.loaders.loaded) whose value the request's loader
-        already holds is not even called: the value is read from the loader. Undefined
-        (before the resolver runs) for a deferred selection."""
+        """A resolver returning an object (or a list of them): called here, and the
+        object's selection run directly when it has the expected shape (once awaited, for an
+        awaitable); anything else (a null, a wrong type) is completed by graphql-core as
+        `execute_field` would. A loaded field (app.graphql.loaders.loaded) whose value the
+        request's loader already holds is not even called: the value is read from the
+        loader. Undefined (before the resolver runs) for a deferred selection."""
         field, child, loaded = direct
         sub = self._selection(step, child)
         if sub is _DEFERRED:
@@ -367,19 +370,57 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return_type = field.type
         info = self.build_resolve_info(field, to_nodes(details), parent_type, field_path)
         try:
-            value = field.resolve(source, info)  # type: ignore[misc] # marked: set
+            args = self._arguments(field, details[0])
+            value = field.resolve(source, info, **args)  # type: ignore[misc] # marked: set
             if value is not None and _expected(child, value):
                 return self._run_child(child, value, details, field_path, sub)
             if self.is_awaitable(value):
-                return self.complete_awaitable_value(
-                    return_type, details, info, field_path, value, None
-                )
+                return self._awaited_child(value, child, details, info, field_path, sub)
             completed = self.complete_value(return_type, details, info, field_path, value, None)
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, details, field_path)
             return None
         if self.is_awaitable(completed):
             return self._settle(completed, return_type, details, field_path)
+        return completed
+
+    def _arguments(self, field: GraphQLField, first: Any) -> dict[str, Any]:
+        """The field's arguments as `execute_field` builds them (coerced, defaults applied)."""
+        node = first.node
+        if not field.args and not node.arguments:
+            return {}
+        return get_argument_values(
+            field,
+            node,
+            self.variable_values,
+            first.fragment_variable_values,
+            self.hide_suggestions,
+        )
+
+    async def _awaited_child(
+        self,
+        awaitable: Awaitable[Any],
+        child: Child,
+        details: Any,
+        info: Any,
+        field_path: Path,
+        plan: _Plan,
+    ) -> Any:
+        """`complete_awaitable_value` for a direct resolver's awaitable: an object of the
+        expected shape has its selection run by the plan, anything else is graphql-core's
+        `complete_value`'s; an error on the way nulls the field where graphql-core would."""
+        return_type = child.field_type
+        try:
+            value = await self.with_abort_signal(awaitable)
+            if value is not None and _expected(child, value):
+                completed = self._run_child(child, value, details, field_path, plan)
+            else:
+                completed = self.complete_value(return_type, details, info, field_path, value, None)
+            if self.is_awaitable(completed):
+                completed = await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, field_path)
+            completed = None
         return completed
 
     def _loaders(self) -> Any:

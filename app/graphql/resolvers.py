@@ -1,4 +1,4 @@
-"""Plain fields read straight from their object, and simple resolvers called directly.
+"""Plain fields read straight from their object, and resolvers called directly.
 
 Strawberry resolves a field without a resolver through two Python calls (a wrapper, then
 `StrawberryField.get_result`, then `getattr`). A page of 20 documents has over a hundred such
@@ -8,15 +8,24 @@ executor reads without calling anything (app/graphql/executor.py), and those who
 object type or a list of one are marked as children, whose selections the executor runs
 directly (no resolve-info, no value completion walk).
 
-A resolver that is synchronous and takes no GraphQL arguments (`Document.addedBy`) goes
-through Strawberry's wrapper chain (argument conversion, field extensions, Info) for
-nothing but its Info; it is called directly instead, with the same Info and the source as
-Strawberry would pass them. When such a resolver returns an object type (or a list of one)
-the executor also runs the object's selection itself, as it does for plain children.
+A field with a resolver goes through Strawberry's wrapper chain on every call: a coroutine
+wrapping the call, the Info, `get_arguments` converting each argument by walking its type,
+the field extensions (permission classes are one) chained anew, the resolver's own wrapper.
+When every argument is of a type whose conversion returns the value as graphql-core coerced
+it (a built-in scalar, `ID` or an enum, nullable or not: not an input object, a list or a
+`Maybe`) and no field extension reshapes the arguments, the resolver gets a replacement that
+does the same work directly: it renames the arguments to their Python names, builds the
+same Info, hands the source and the Info to the parameters that ask for them as Strawberry
+does, and runs the same field extensions (built once by Strawberry's own
+`build_field_extension_resolvers`, chained in Strawberry's order). The dashboard's
+`document(id)`, `documents(first, after, status)`, `Document.chunks(first, after)` and most
+mutations are such fields; those taking input objects keep Strawberry's chain. When such a
+resolver returns an object type (or a list of one), it is marked `direct`: the executor
+calls it with the field's arguments and runs the object's selection itself, as it does for
+plain children, once the result (or its awaitable) is in.
 
-Fields with permission classes or field extensions keep Strawberry's resolver, and so do
-all resolvers when the schema has exception handlers; so does everything if the schema uses
-another default resolver than `getattr`.
+All resolvers keep Strawberry's chain when the schema has exception handlers, and so does
+everything if the schema uses another default resolver than `getattr`.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable
 from enum import Enum
+from functools import partial, reduce
 from typing import Any, NamedTuple
 
 import strawberry
@@ -37,11 +47,18 @@ from graphql import (
     get_nullable_type,
     is_non_null_type,
 )
+from strawberry.extensions.field_extension import FieldExtension, build_field_extension_resolvers
+from strawberry.types.base import StrawberryOptional
+from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.field import StrawberryField
 
 _STRAWBERRY = "strawberry-definition"
 _BASIC = "_get_basic_result"  # the name Strawberry gives its resolver of plain fields
-_SYNC = "_resolver"  # ... and its wrapper of a synchronous resolver
+# ... and its wrappers of a synchronous and an asynchronous resolver
+_WRAPPERS = ("_resolver", "_async_resolver")
+# Argument types whose conversion (strawberry.types.arguments.convert_argument) returns the
+# value as graphql-core coerced it; enums are recognised by their definition.
+_AS_COERCED: frozenset[Any] = frozenset({str, int, float, bool, strawberry.ID})
 
 
 def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
@@ -96,8 +113,8 @@ def _child(name: str, type_: GraphQLOutputType) -> Child | None:
 
 
 def direct_plain_fields(schema: strawberry.Schema) -> int:
-    """Give every plain field of `schema` a direct attribute resolver, and every simple
-    resolver (synchronous, no arguments) a direct call; returns how many fields changed."""
+    """Give every plain field of `schema` a direct attribute resolver, and every resolver
+    whose arguments need no conversion a direct call; returns how many fields changed."""
     if schema.config.default_resolver is not getattr:
         return 0
     # Exception handlers wrap Strawberry's resolvers; a direct call would bypass them.
@@ -108,49 +125,77 @@ def direct_plain_fields(schema: strawberry.Schema) -> int:
             continue
         for field in named.fields.values():
             definition = (field.extensions or {}).get(_STRAWBERRY)
-            if not isinstance(definition, StrawberryField) or definition.extensions:
+            if not isinstance(definition, StrawberryField):
                 continue
             name = getattr(field.resolve, "__name__", None)
             if definition.is_basic_field and name == _BASIC:
                 field.resolve = _attribute(definition.python_name, field)
                 replaced += 1
-            elif name == _SYNC and not handlers and _simple(definition):
-                field.resolve = _direct(definition, field, schema.config.info_class)
+            elif name in _WRAPPERS and not handlers and _callable_directly(definition):
+                field.resolve = _direct(definition, field, schema.config)
                 replaced += 1
     return replaced
 
 
-def _simple(definition: StrawberryField) -> bool:
-    """A synchronous resolver without GraphQL arguments: Strawberry's wrapper only builds
-    its Info and passes the source and the Info as the resolver asks for them."""
+def _callable_directly(definition: StrawberryField) -> bool:
+    """A resolver whose arguments Strawberry would pass on as graphql-core coerced them
+    (renamed), and whose field extensions, if any, do not reshape them."""
     resolver = definition.base_resolver
-    return (
-        resolver is not None
-        and not resolver.is_async
-        and not definition.arguments
-        and callable(resolver.wrapped_func)
-    )
+    if resolver is None or not callable(resolver.wrapped_func):
+        return False
+    for extension in definition.extensions:
+        if type(extension).map_arguments is not FieldExtension.map_arguments:
+            return False
+    return all(_as_coerced(argument.type) for argument in definition.arguments)
 
 
-def _direct(
-    definition: StrawberryField, field: GraphQLField, info_class: Any
-) -> Callable[..., Any]:
-    """The resolver called as Strawberry would call it (strawberry.schema.schema_converter,
-    `get_arguments`), without the wrapper chain around it. When it returns an object type
-    or a list of one, it is marked `direct` with that Child (its `attribute` unused): the
-    executor calls it and runs the object's selection itself."""
+def _as_coerced(type_: Any) -> bool:
+    """Whether Strawberry's conversion of an argument of this type is the value itself."""
+    if type(type_) is StrawberryOptional:  # exactly: a Maybe is converted to Some(value)
+        type_ = type_.of_type
+    return isinstance(type_, StrawberryEnumDefinition) or type_ in _AS_COERCED
+
+
+def _direct(definition: StrawberryField, field: GraphQLField, config: Any) -> Callable[..., Any]:
+    """The resolver called as Strawberry's chain would call it (strawberry.schema.
+    schema_converter: `get_arguments`, then the field extensions, then the resolver), without
+    the chain's per-call work. When it returns an object type or a list of one, it is
+    marked `direct` with that Child (its `attribute` unused): the executor calls it and runs
+    the object's selection itself."""
     resolver = definition.base_resolver
     assert resolver is not None
-    call: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment] # _simple checked
+    call: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment] # checked callable
+    info_class = config.info_class
+    names = tuple(
+        (config.name_converter.from_argument(argument), argument.python_name)
+        for argument in definition.arguments
+    )
     wants_self = resolver.self_parameter is not None
-    sources = [p.name for p in (resolver.root_parameter, resolver.parent_parameter) if p]
+    sources = [p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p]
     info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    # Strawberry hands a parameter named `info` to the extensions apart from the other
+    # arguments, and any other name for it among them.
+    apart = info_name == "info"
+    extensions = build_field_extension_resolvers(definition)
+    needs_info = info_name is not None or bool(extensions)
 
-    def resolve(source: Any, info: Any, **_args: Any) -> Any:
-        kwargs: dict[str, Any] = dict.fromkeys(sources, source)
-        if info_name is not None:
-            kwargs[info_name] = info_class(_raw_info=info, _field=definition)
+    def run(source: Any, info: Any, **kwargs: Any) -> Any:
+        if apart:
+            kwargs["info"] = info
         return call(source, **kwargs) if wants_self else call(**kwargs)
+
+    # The last extension outermost, as Strawberry chains them.
+    chain = reduce(lambda inner, outer: partial(outer, inner), extensions, run)
+
+    def resolve(source: Any, info: Any, **args: Any) -> Any:
+        kwargs = {python: args[name] for name, python in names if name in args}
+        for name in sources:
+            kwargs[name] = source
+        if needs_info:
+            info = info_class(_raw_info=info, _field=definition)
+            if info_name is not None and not apart:
+                kwargs[info_name] = info
+        return chain(source, info, **kwargs)
 
     child = _child(definition.python_name, field.type)
     if child is not None:
@@ -193,7 +238,7 @@ class Marks(NamedTuple):
 
     leaf: Leaf | None  # a plain scalar or enum, read inline
     child: Child | None  # a plain object or list of them, its selection run inline
-    direct: Child | None  # a simple resolver returning such objects (`attribute` unused)
+    direct: Child | None  # a resolver returning such objects (`attribute` unused)
     # ... and what it loads when it is a loaded field: read from the loader when it already
     # holds the value, without calling it
     loaded: Loaded | None = None

@@ -97,7 +97,11 @@ class Shelf:
     async def fails_hard(self) -> str:
         raise ValueError("shelf gone")
 
-    # Simple resolvers (synchronous, no arguments) returning objects: called directly.
+    @strawberry.field
+    def tag_count(self, at_least: int = 0) -> int:
+        return max(at_least, len(self.tags))
+
+    # Resolvers returning objects: called directly.
     @strawberry.field
     def picked(self) -> Tag | None:
         return self.main
@@ -340,14 +344,16 @@ async def test_plain_objects_skip_graphql_cores_field_execution() -> None:
     schema = strawberry.Schema(query=Query, execution_context_class=Counting)
     direct_plain_fields(schema)
     result = await schema.execute(
-        "{ room { shelves { name tags { weight } later { label } picked { label } } } }"
+        "{ room { shelves { name tags { weight } later { label } picked { label } tagCount } } }"
     )
     assert result.errors is None
     assert result.data is not None
     assert len(result.data["room"]["shelves"]) == 2
     assert result.data["room"]["shelves"][1]["picked"] == {"label": "two-main"}
-    # `room` and `picked` are simple resolvers returning objects: called and completed inline.
-    assert executed == ["Shelf.later", "Shelf.later"]
+    assert result.data["room"]["shelves"][1]["later"] == {"label": "two-main"}
+    # `room`, `picked` and `later` (async) are resolvers returning objects: called and
+    # completed inline. `tagCount` returns a scalar: graphql-core completes it.
+    assert executed == ["Shelf.tagCount", "Shelf.tagCount"]
 
 
 async def test_each_child_selection_is_collected_once_per_request() -> None:
@@ -379,14 +385,15 @@ async def test_each_child_selection_is_collected_once_per_request() -> None:
     ]
 
 
-def test_simple_resolvers_returning_objects_are_marked_direct() -> None:
+def test_resolvers_returning_objects_are_marked_direct() -> None:
     _, fast = _schemas()
     fields = fast._schema.type_map["Shelf"].fields  # type: ignore[union-attr]
     direct = {name for name, field in fields.items() if marks_of(field.resolve).direct is not None}
-    # `later` and `fails` are async; `awaited` and `boxed` return an object type though their
-    # Python functions are synchronous, so they are marked (and their awaitables completed by
-    # graphql-core).
+    # `later` is async; `awaited` and `boxed` return an object type though their Python
+    # functions are synchronous: all three are marked, their awaitables awaited by the
+    # executor. `fails` and `tagCount` return scalars.
     assert direct == {
+        "later",
         "picked",
         "nothing",
         "must",
