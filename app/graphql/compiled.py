@@ -11,7 +11,10 @@ selection. The executor asks for it only for the items of a list: for one object
 the function up costs about what it saves.
 
 A compiled function only reads: attributes, the coercions graphql-core would apply, and the
-values the request's loaders already hold. It records no error and builds no path. Whenever
+values the request's loaders already hold. A String or ID value that is exactly a `str`, and
+an Int value that is exactly an `int` within GraphQL's 32-bit range, is passed as it is
+without calling the coercion, which would return it unchanged (a page's cursors, ids, titles
+and positions). It records no error and builds no path. Whenever
 it meets anything but the expected case (a null in a non-null field, a value that does not
 coerce, an object that fails the type check, something not a list where a list belongs, a
 loaded value the loader does not hold, any exception), it returns FALLBACK and the executor
@@ -152,9 +155,22 @@ def _build(steps: tuple[Step, ...]) -> Compiled:
     return function
 
 
+# GraphQL's Int: 32-bit (graphql-core's serialize_int refuses anything outside)
+_INT_RANGE = "-2147483648 <= value <= 2147483647"
+
+
 def _leaf(code: _Source, key: str, mark: Leaf) -> None:
     code.line(2, f"value = {_read(mark.attribute)}")
-    code.line(2, "if value is None:")
+    if mark.exact is not None:
+        # A value of exactly the class the coercion returns unchanged: passed as it is.
+        test = f"value.__class__ is {code.constant(mark.exact)}"
+        if mark.exact is int:
+            test += f" and {_INT_RANGE}"
+        code.line(2, f"if {test}:")
+        code.line(3, f"result[{key}] = value")
+        code.line(2, "elif value is None:")
+    else:
+        code.line(2, "if value is None:")
     code.line(3, f"result[{key}] = None" if mark.nullable else "return FALLBACK")
     code.line(2, "else:")
     code.line(3, f"value = {code.constant(mark.coerce)}(value)")

@@ -271,7 +271,7 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     # coerced value; a null where the field allows one. Anything else (a
                     # null in a non-null field, a value that does not coerce, an error)
                     # falls through to the ordinary path, which raises it properly.
-                    attribute, coerce, nullable = leaf
+                    attribute, coerce, nullable, _exact = leaf
                     try:
                         value = getattr(source_value, attribute)
                         if value is None:

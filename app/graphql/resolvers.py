@@ -40,10 +40,13 @@ import strawberry
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
+    GraphQLString,
     get_nullable_type,
     is_non_null_type,
 )
@@ -70,9 +73,18 @@ def _attribute(name: str, field: GraphQLField) -> Callable[..., Any]:
     leaf = None
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
         # A scalar or enum (not a list of them): app.graphql.executor reads it inline.
-        leaf = Leaf(name, _coerce(named), not is_non_null_type(field.type))
+        leaf = Leaf(name, _coerce(named), not is_non_null_type(field.type), _EXACT.get(named))
     resolve.marks = Marks(leaf, _child(name, field.type), None)  # type: ignore[attr-defined]
     return resolve
+
+
+# graphql-core's own scalars whose output coercion returns a value of exactly this class
+# unchanged (an int only inside GraphQL's 32-bit range: app.graphql.compiled checks it).
+_EXACT: dict[GraphQLScalarType | GraphQLEnumType, builtins.type[Any]] = {
+    GraphQLString: str,
+    GraphQLID: str,
+    GraphQLInt: int,
+}
 
 
 def _coerce(named: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
@@ -211,6 +223,9 @@ class Leaf(NamedTuple):
     attribute: str
     coerce: Callable[[Any], Any]
     nullable: bool
+    # A class whose instances `coerce` returns unchanged (see _EXACT), or None: compiled
+    # selections pass such values through without the call.
+    exact: builtins.type[Any] | None = None
 
 
 class Child(NamedTuple):

@@ -217,3 +217,62 @@ async def test_loaded_fields_without_loaders_fall_back() -> None:
     got = await fast.execute(query, context_value=object())
     _same(got, expected)
     assert got.errors  # the resolver's own: the context has no loaders
+
+
+@strawberry.type
+class Reading:
+    label: str
+    key: strawberry.ID
+    value: int
+
+
+class _Text(str):
+    """A str subclass: String's coercion returns it as a plain str."""
+
+    def __str__(self) -> str:
+        return "text:" + super().__str__()
+
+
+@strawberry.type
+class ReadingsQuery:
+    @strawberry.field
+    def readings(self) -> list[Reading]:
+        return [Reading(label="a", key=strawberry.ID("k1"), value=-(2**31)), _reading()]
+
+    @strawberry.field
+    def odd_readings(self) -> list[Reading | None]:
+        # Values not of exactly the class passed through: coerced as graphql-core does, or
+        # reported where it reports them.
+        return [
+            _reading(label=_Text("sub")),
+            _reading(value=True),
+            _reading(value=3.0),
+            _reading(label=5, key=7),  # type: ignore[arg-type]
+            _reading(value=2**31),
+            _reading(value=-(2**31) - 1),
+            _reading(),
+        ]
+
+
+def _reading(**values: Any) -> Reading:
+    fields: dict[str, Any] = {"label": "b", "key": strawberry.ID("k2"), "value": 2**31 - 1}
+    fields.update(values)
+    return Reading(**fields)
+
+
+@pytest.mark.parametrize(
+    "query", ["{ readings { label key value } }", "{ oddReadings { value key label } }"]
+)
+async def test_strings_ids_and_ints_pass_through_as_graphql_core_coerces_them(query: str) -> None:
+    stock = strawberry.Schema(query=ReadingsQuery)
+    fast = strawberry.Schema(query=ReadingsQuery, execution_context_class=_Recording)
+    direct_plain_fields(fast)
+    _Recording.functions = []
+    _Recording.dropped = []
+    expected = await stock.execute(query)
+    got = await fast.execute(query)
+    _same(got, expected)
+    # The compiled function reads each of the three through its class check.
+    [function] = _Recording.functions
+    assert function.__doc__.count(".__class__ is ") == 3
+    assert _fell_back() == query.startswith("{ odd")  # only the odd values are coerced
