@@ -114,7 +114,7 @@ class Floor:
         return f"{details.field_name}:{details.path.key}:{tag}:{self.level}"
 
     @strawberry.field
-    def rooted(root: Floor, info: strawberry.Info, times: int = 1) -> str:  # noqa: N805
+    def rooted(root: Floor, info: strawberry.Info, times: int = 1) -> str:
         return f"{info.field_name}:{root.level * times}"
 
     @strawberry.field
@@ -133,9 +133,7 @@ class Floor:
     async def secret(self) -> Tile | None:
         return Tile(name="secret", shade=Shade.DARK)
 
-    @strawberry.field(
-        extensions=[PermissionExtension(permissions=[Never()], fail_silently=True)]
-    )
+    @strawberry.field(extensions=[PermissionExtension(permissions=[Never()], fail_silently=True)])
     async def quiet(self) -> Tile | None:
         return Tile(name="quiet", shade=Shade.DARK)
 
@@ -202,7 +200,11 @@ QUERIES: list[tuple[str, dict[str, Any] | None]] = [
     ("{ floors { guarded(first: 11) { name } guardedSync(first: 12) { name } level } }", None),
     ("{ floor { secret { name } quiet { name } level } }", None),
     ('{ floor { suffixed(name: "s") { name shade } } }', None),
-    ('{ floor { filtered(filter: { prefix: "f" }) { name } listed(names: ["p", "q"]) { name } } }', None),
+    (
+        '{ floor { filtered(filter: { prefix: "f" }) { name } listed(names: ["p", "q"]) '
+        "{ name } } }",
+        None,
+    ),
     ('{ floor { maybe m2: maybe(note: "n") reshaped(count: 4) } }', None),
 ]
 
@@ -222,7 +224,7 @@ async def test_direct_resolvers_answer_like_strawberry(
     assert [(e.message, e.path) for e in got.errors or []] == [
         (e.message, e.path) for e in expected.errors or []
     ]
-    assert SEEN == seen_by_stock  # permissions saw the same fields and argument names
+    assert seen_by_stock == SEEN  # permissions saw the same fields and argument names
 
 
 def test_which_resolvers_are_called_directly() -> None:
