@@ -19,7 +19,7 @@ same Info, hands the source and the Info to the parameters that ask for them as 
 does, and runs the same field extensions (built once by Strawberry's own
 `build_field_extension_resolvers`, chained in Strawberry's order). The dashboard's
 `document(id)`, `documents(first, after, status)`, `Document.chunks(first, after)` and most
-mutations are such fields; those taking input objects keep Strawberry's chain. When such a
+mutations are such fields; those taking input objects or lists keep Strawberry's chain. When such a
 resolver returns an object type (or a list of one), it is marked `direct`: the executor
 calls it with the field's arguments and runs the object's selection itself, as it does for
 plain children, once the result (or its awaitable) is in.
