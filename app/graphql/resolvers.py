@@ -121,7 +121,14 @@ def _child(name: str, type_: GraphQLOutputType) -> Child | None:
         # Strawberry's own type check ignores the resolve info (there is none on this
         # path); a type-defined one might not.
         return None
-    return Child(name, named, type_, nullable, item_nullable, definition.origin)
+    origin = definition.origin
+    generic = getattr(definition, "concrete_of", None)
+    if named.is_type_of is None and generic is not None:
+        # A generic type's specialization (`Edge[Document]`) is a subclass Strawberry made;
+        # the objects are instances of the generic class (`Edge`). graphql-core checks no
+        # type here, so passing those at the class check answers what it answers.
+        origin = generic.origin
+    return Child(name, named, type_, nullable, item_nullable, origin)
 
 
 def direct_plain_fields(schema: strawberry.Schema) -> int:
@@ -236,7 +243,9 @@ class Child(NamedTuple):
     field_type: GraphQLOutputType  # the field's whole type, wrappers included
     nullable: bool
     item_nullable: bool | None  # None: not a list
-    origin: builtins.type[Any]  # the type's class: its exact instances pass the type check
+    # the type's class (a generic type's own, for its specialization without a type check):
+    # its exact instances pass the type check
+    origin: builtins.type[Any]
 
 
 class Loaded(NamedTuple):

@@ -8,7 +8,7 @@ import datetime as dt
 import enum
 import gc
 import weakref
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import graphql
 import pytest
@@ -438,3 +438,42 @@ async def test_an_executor_goes_with_its_request_and_its_helpers_still_work() ->
         assert executors[0]() is None
     finally:
         gc.enable()
+
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class Wrapped(Generic[T]):
+    label: str
+    item: T
+
+
+@strawberry.type
+class WrappedQuery:
+    @strawberry.field
+    def wrapped(self) -> list[Wrapped[Tag]]:
+        return [Wrapped(label=f"w{n}", item=_tag(f"t{n}", n)) for n in range(3)]
+
+    @strawberry.field
+    def impostors(self) -> list[Wrapped[Tag]]:
+        # Not Wrapped at all: graphql-core checks no type for it, and neither does Parley.
+        return [Box(label="box", tags=[]), Wrapped(label="w", item=_tag("t"))]  # type: ignore[list-item]
+
+
+async def test_a_generic_types_objects_pass_the_class_check() -> None:
+    """The objects of a specialised generic type (`Wrapped[Tag]`, as `Edge[Document]`) are
+    instances of the generic class: the mark's origin is that class, so they pass the
+    executor's class check without graphql-core's awaitable test; results as graphql-core's."""
+    stock = strawberry.Schema(query=WrappedQuery)
+    fast = strawberry.Schema(query=WrappedQuery, execution_context_class=ParleyExecutionContext)
+    direct_plain_fields(fast)
+    child = marks_of(fast._schema.query_type.fields["wrapped"].resolve).direct  # type: ignore[union-attr]
+    assert child is not None
+    assert child.origin is Wrapped
+    for query in ("{ wrapped { label item { label weight } } }", "{ impostors { label } }"):
+        expected = await stock.execute(query)
+        got = await fast.execute(query)
+        assert got.data == expected.data
+        assert got.errors == expected.errors
+        assert got.data is not None
