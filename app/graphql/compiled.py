@@ -18,10 +18,10 @@ titles and positions). It records no error and builds no path. Whenever it meets
 but the expected case (a null in a non-null field, a value that does not coerce, an object
 that fails the type check, something not a list where a list belongs, a loaded value the
 loader does not hold, any exception), it returns FALLBACK and the executor runs that object
-again the ordinary way, which raises and locates the error exactly as before. Running it again is safe because nothing before it had an effect. The source is
-built only from the schema's attribute names (Python identifiers, checked) and fixed text:
-response names, which come from the query, are passed in as constants, never written into
-the source.
+again the ordinary way, which raises and locates the error exactly as before. Running it
+again is safe because nothing before it had an effect. The source is built only from the
+schema's attribute names (Python identifiers, checked) and fixed text: response names,
+which come from the query, are passed in as constants, never written into the source.
 """
 
 from __future__ import annotations
