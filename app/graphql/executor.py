@@ -372,11 +372,9 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         try:
             args = self._arguments(field, details[0])
             value = field.resolve(source, info, **args)  # type: ignore[misc] # marked: set
-            if value is not None and _expected(child, value):
-                return self._run_child(child, value, details, field_path, sub)
             if self.is_awaitable(value):
                 return self._awaited_child(value, child, details, info, field_path, sub)
-            completed = self.complete_value(return_type, details, info, field_path, value, None)
+            completed = self._completed(value, child, details, info, field_path, sub)
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, details, field_path)
             return None
@@ -409,19 +407,25 @@ class ParleyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """`complete_awaitable_value` for a direct resolver's awaitable: an object of the
         expected shape has its selection run by the plan, anything else is graphql-core's
         `complete_value`'s; an error on the way nulls the field where graphql-core would."""
-        return_type = child.field_type
         try:
             value = await self.with_abort_signal(awaitable)
-            if value is not None and _expected(child, value):
-                completed = self._run_child(child, value, details, field_path, plan)
-            else:
-                completed = self.complete_value(return_type, details, info, field_path, value, None)
+            completed = self._completed(value, child, details, info, field_path, plan)
             if self.is_awaitable(completed):
                 completed = await completed
         except Exception as raw_error:
-            self.handle_field_error(raw_error, return_type, details, field_path)
+            self.handle_field_error(raw_error, child.field_type, details, field_path)
             completed = None
         return completed
+
+    def _completed(
+        self, value: Any, child: Child, details: Any, info: Any, field_path: Path, plan: _Plan
+    ) -> Any:
+        """A direct resolver's (awaited) value completed: an object of the expected shape by
+        its plan (which handles its own errors), anything else by graphql-core's
+        `complete_value` (which raises them)."""
+        if value is not None and _expected(child, value):
+            return self._run_child(child, value, details, field_path, plan)
+        return self.complete_value(child.field_type, details, info, field_path, value, None)
 
     def _loaders(self) -> Any:
         """The request's loaders (None for a context without them)."""
