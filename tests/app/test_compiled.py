@@ -209,9 +209,7 @@ def test_a_compiled_function_shows_its_source() -> None:
 async def test_loaded_fields_without_loaders_fall_back() -> None:
     """A context without loaders: the compiled function gives up at the loaded field, and
     the resolver reports what it always reported."""
-    stock = strawberry.Schema(query=PostQuery)
-    fast = strawberry.Schema(query=PostQuery, execution_context_class=ParleyExecutionContext)
-    direct_plain_fields(fast)
+    stock, fast = _schemas(PostQuery)
     query = "{ posts { title author { name } } }"
     expected = await stock.execute(query, context_value=object())
     got = await fast.execute(query, context_value=object())
@@ -264,9 +262,7 @@ def _reading(**values: Any) -> Reading:
     "query", ["{ readings { label key value } }", "{ oddReadings { value key label } }"]
 )
 async def test_strings_ids_and_ints_pass_through_as_graphql_core_coerces_them(query: str) -> None:
-    stock = strawberry.Schema(query=ReadingsQuery)
-    fast = strawberry.Schema(query=ReadingsQuery, execution_context_class=_Recording)
-    direct_plain_fields(fast)
+    stock, fast = _schemas(ReadingsQuery, _Recording)
     _Recording.functions = []
     _Recording.dropped = []
     expected = await stock.execute(query)

@@ -15,6 +15,7 @@ from strawberry.permission import BasePermission, PermissionExtension
 
 from app.graphql.executor import ParleyExecutionContext
 from app.graphql.resolvers import direct_plain_fields, marks_of
+from tests.app.test_executor import _schemas
 
 SEEN: list[tuple[str, Any]] = []  # what permissions were handed, in order
 
@@ -170,14 +171,6 @@ class Query:
         return [Floor(level=n) if n % 3 != 2 else None for n in range(levels)]
 
 
-def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
-    """Strawberry as it comes, and with Parley's resolvers and executor."""
-    stock = strawberry.Schema(query=Query)
-    fast = strawberry.Schema(query=Query, execution_context_class=ParleyExecutionContext)
-    direct_plain_fields(fast)
-    return stock, fast
-
-
 QUERIES: list[tuple[str, dict[str, Any] | None]] = [
     ("{ floor { level tiles { name shade } } }", None),
     ('{ floor(level: 3) { tiles(first: 3, after: "a", shade: DARK) { name shade } } }', None),
@@ -213,7 +206,7 @@ QUERIES: list[tuple[str, dict[str, Any] | None]] = [
 async def test_direct_resolvers_answer_like_strawberry(
     query: str, variables: dict[str, Any] | None
 ) -> None:
-    stock, fast = _schemas()
+    stock, fast = _schemas(Query)
     SEEN.clear()
     expected = await stock.execute(query, variable_values=variables)
     seen_by_stock = list(SEEN)
@@ -228,7 +221,7 @@ async def test_direct_resolvers_answer_like_strawberry(
 
 
 def test_which_resolvers_are_called_directly() -> None:
-    _, fast = _schemas()
+    _, fast = _schemas(Query)
     fields = fast._schema.type_map["Floor"].fields  # type: ignore[union-attr]
     kept = {
         name

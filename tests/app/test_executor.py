@@ -236,10 +236,12 @@ class Query:
         ]
 
 
-def _schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
-    """Strawberry as it comes, and with Parley's resolvers and executor."""
-    stock = strawberry.Schema(query=Query)
-    fast = strawberry.Schema(query=Query, execution_context_class=ParleyExecutionContext)
+def _schemas(
+    query: type = Query, executor: type[ParleyExecutionContext] = ParleyExecutionContext
+) -> tuple[strawberry.Schema, strawberry.Schema]:
+    """`query`'s schema as Strawberry makes it, and with Parley's resolvers and `executor`."""
+    stock = strawberry.Schema(query=query)
+    fast = strawberry.Schema(query=query, execution_context_class=executor)
     direct_plain_fields(fast)
     return stock, fast
 
@@ -465,9 +467,7 @@ async def test_a_generic_types_objects_pass_the_class_check() -> None:
     """The objects of a specialised generic type (`Wrapped[Tag]`, as `Edge[Document]`) are
     instances of the generic class: the mark's origin is that class, so they pass the
     executor's class check without graphql-core's awaitable test; results as graphql-core's."""
-    stock = strawberry.Schema(query=WrappedQuery)
-    fast = strawberry.Schema(query=WrappedQuery, execution_context_class=ParleyExecutionContext)
-    direct_plain_fields(fast)
+    stock, fast = _schemas(WrappedQuery)
     child = marks_of(fast._schema.query_type.fields["wrapped"].resolve).direct  # type: ignore[union-attr]
     assert child is not None
     assert child.origin is Wrapped
